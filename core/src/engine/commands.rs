@@ -1,0 +1,281 @@
+//! What sessions ask a room to do (`RoomCommand`) and how the room answers (`RoomError`,
+//! `JoinRequest`, `HistoryRequest`, …). Protocol-neutral: dialects translate to and from these.
+
+use super::events::EventSink;
+use crate::model::{
+    Affiliation, AffiliationRecord, HistoryQuery, Millis, Role, RoomConfig, StoredMessage, UserId,
+};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A process-wide unique id of one client session (one XMPP full JID, one SIP contact).
+pub type ClientId = u64;
+
+/// A client session as a room sees it.
+#[derive(Clone)]
+pub struct ClientRef {
+    pub id: ClientId,
+    pub user: UserId,
+    /// The part of the address after the bare user (XMPP resource), shown in whois.
+    pub resource: Arc<str>,
+    pub sink: Arc<dyn EventSink>,
+}
+
+impl std::fmt::Debug for ClientRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientRef({} {}/{})", self.id, self.user, self.resource)
+    }
+}
+
+/// How much history a joining client wants (XEP-0045 §7.2.13). All limits combine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryRequest {
+    pub max_stanzas: Option<u32>,
+    pub max_chars: Option<u32>,
+    pub seconds: Option<u32>,
+    pub since: Option<Millis>,
+}
+
+/// A join (or a presence update when the client is already in the room under that nick).
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub client: ClientRef,
+    pub nick: String,
+    pub password: Option<String>,
+    pub history: HistoryRequest,
+    /// Dialect presence payload to relay (show/status/caps).
+    pub payload: Option<Arc<str>>,
+    /// Create the room if it does not exist (XMPP join does; SIP `#join` does not).
+    pub create: bool,
+    /// For a room created by this join: true = instant (unlocked at once, XMPP clients that send
+    /// no config and SIP), false = reserved (locked until the owner submits the config form).
+    pub instant: bool,
+}
+
+/// Why a request was refused. Dialects map these to their errors (XMPP stanza errors, SIP 4xx).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    #[error("no such room")]
+    ItemNotFound,
+    #[error("you are banned from this room")]
+    Forbidden,
+    #[error("this room is members-only")]
+    RegistrationRequired,
+    #[error("a password is required")]
+    NotAuthorized,
+    #[error("that nickname is in use")]
+    Conflict,
+    #[error("the room is full")]
+    ServiceUnavailable,
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    #[error("you are not in this room")]
+    NotAcceptable,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("too many requests")]
+    ResourceConstraint,
+    #[error("internal error")]
+    Internal,
+    #[error("the room is locked until its owner configures it")]
+    Locked,
+    #[error("no occupant with that nickname")]
+    RecipientUnavailable,
+}
+
+pub type RoomReply<T> = oneshot::Sender<Result<T, RoomError>>;
+
+/// What a client can do with a room, sent to the room's task.
+#[derive(Debug)]
+pub enum RoomCommand {
+    /// Enter (or update presence). Events (other occupants, self presence, history, subject)
+    /// arrive through the sink; the reply says whether the join succeeded.
+    Join {
+        req: JoinRequest,
+        reply: RoomReply<()>,
+    },
+    /// Leave the room (all or one session of an occupant).
+    Leave {
+        client: ClientId,
+        status: Option<Arc<str>>,
+    },
+    /// Post a groupchat message; the reply (after the store commit) carries the stored message.
+    Post {
+        client: ClientId,
+        body: String,
+        extra: Option<String>,
+        origin_id: String,
+        reply: RoomReply<Arc<StoredMessage>>,
+    },
+    ChangeNick {
+        client: ClientId,
+        nick: String,
+        reply: RoomReply<()>,
+    },
+    SetSubject {
+        client: ClientId,
+        subject: String,
+        reply: RoomReply<()>,
+    },
+    Private {
+        client: ClientId,
+        to_nick: String,
+        body: String,
+        extra: Option<String>,
+        origin_id: String,
+        reply: RoomReply<()>,
+    },
+    SetRole {
+        client: ClientId,
+        nick: String,
+        role: Role,
+        reason: Option<String>,
+        reply: RoomReply<()>,
+    },
+    SetAffiliation {
+        client: ClientId,
+        /// Actor when not a present occupant (admin CLI / XMPP admin not in room).
+        actor_user: UserId,
+        user: UserId,
+        affiliation: Affiliation,
+        reason: Option<String>,
+        reply: RoomReply<()>,
+    },
+    /// Users with an affiliation (admins see all lists).
+    GetAffiliations {
+        actor_user: UserId,
+        affiliation: Affiliation,
+        reply: RoomReply<Vec<AffiliationRecord>>,
+    },
+    /// Occupants with a role (moderators only).
+    GetRoles {
+        actor_user: UserId,
+        role: Role,
+        reply: RoomReply<Vec<RosterEntry>>,
+    },
+    GetConfig {
+        actor_user: UserId,
+        reply: RoomReply<RoomConfig>,
+    },
+    /// Owner submits a configuration (also unlocks a reserved room).
+    SetConfig {
+        actor_user: UserId,
+        config: RoomConfig,
+        reply: RoomReply<()>,
+    },
+    Destroy {
+        actor_user: UserId,
+        reason: String,
+        alternate: Option<String>,
+        reply: RoomReply<()>,
+    },
+    /// Check whether an invitation from this occupant is allowed, and record a member
+    /// affiliation for members-only rooms when the inviter is an admin (XEP-0045 §7.8).
+    Invite {
+        client: ClientId,
+        invitee: UserId,
+        reply: RoomReply<InviteTicket>,
+    },
+    /// Read the archive (XEP-0313) after an access check.
+    QueryArchive {
+        actor_user: UserId,
+        query: HistoryQuery,
+        /// RSM ids to resolve into seq bounds.
+        after_id: Option<String>,
+        before_id: Option<String>,
+        reply: RoomReply<ArchivePage>,
+    },
+    /// Public facts for disco and room listings.
+    Info { reply: RoomReply<RoomInfo> },
+    /// Is this client in the room under this nick? (XEP-0410 self-ping)
+    IsOccupant {
+        client: ClientId,
+        nick: String,
+        reply: RoomReply<bool>,
+    },
+    /// Server shutting down: occupants get unavailable presence with status 332.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// An occupant as listed to moderators and in disco/roster answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    pub nick: String,
+    pub user: UserId,
+    pub role: Role,
+    pub affiliation: Affiliation,
+}
+
+/// What an invitation needs: the inviter's nick and user, and the room password if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteTicket {
+    pub inviter_nick: String,
+    pub inviter: UserId,
+    pub password: Option<String>,
+}
+
+/// One page of archive results with what RSM needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivePage {
+    pub messages: Vec<Arc<StoredMessage>>,
+    /// True when no more results exist in the paging direction.
+    pub complete: bool,
+    pub count: u64,
+}
+
+/// Room facts for disco#info, listings and admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub name: String,
+    pub config: RoomConfig,
+    pub subject: String,
+    pub occupants: u32,
+    pub locked: bool,
+    pub category: Option<uuid::Uuid>,
+}
+
+impl RoomCommand {
+    /// Answers the command's reply channel (if any) with `err`.
+    pub fn fail(self, err: RoomError) {
+        match self {
+            RoomCommand::Join { reply, .. }
+            | RoomCommand::ChangeNick { reply, .. }
+            | RoomCommand::SetSubject { reply, .. }
+            | RoomCommand::Private { reply, .. }
+            | RoomCommand::SetRole { reply, .. }
+            | RoomCommand::SetAffiliation { reply, .. }
+            | RoomCommand::SetConfig { reply, .. }
+            | RoomCommand::Destroy { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::Post { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::GetAffiliations { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::GetRoles { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::GetConfig { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::Invite { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::QueryArchive { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::Info { reply } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::IsOccupant { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::Leave { .. } => {}
+            RoomCommand::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Group commit: rooms hand freshly numbered messages to one writer task, which inserts every
+//! message waiting at that moment (from any room) in one transaction and then answers each room.
+//! If a batch fails, its messages are retried one by one so one bad row cannot sink the others.
+
+use crate::model::StoredMessage;
+use crate::store::{Store, StoreError};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// The result of committing one message.
+pub(super) type CommitResult = Result<(), Arc<StoreError>>;
+
+struct Job {
+    message: StoredMessage,
+    done: oneshot::Sender<CommitResult>,
+}
+
+/// Handle used by rooms to submit messages.
+#[derive(Clone)]
+pub(super) struct CommitQueue {
+    tx: mpsc::Sender<Job>,
+}
+
+impl CommitQueue {
+    /// Starts the writer task. `max_batch` bounds one transaction.
+    pub(super) fn start(store: Arc<dyn Store>, max_batch: usize) -> CommitQueue {
+        let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+        tokio::spawn(writer(store, rx, max_batch.max(1)));
+        CommitQueue { tx }
+    }
+
+    /// Queues a message; the receiver resolves once it is durable (or failed).
+    pub(super) async fn submit(&self, message: StoredMessage) -> oneshot::Receiver<CommitResult> {
+        let (done, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError(job)) = self.tx.send(Job { message, done }).await {
+            let _ = job
+                .done
+                .send(Err(Arc::new(StoreError::Conflict("commit queue closed".into()))));
+        }
+        rx
+    }
+}
+
+async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut rows: Vec<StoredMessage> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        rows.clear();
+        rows.extend(jobs.iter().map(|j| j.message.clone()));
+        let started = Instant::now();
+        let result = store.append_messages(&rows).await;
+        metrics::histogram!("palaver_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("palaver_store_commits_total").increment(1);
+        match result {
+            Ok(()) => {
+                for job in jobs.drain(..) {
+                    let _ = job.done.send(Ok(()));
+                }
+            }
+            Err(err) if jobs.len() == 1 => {
+                tracing::error!(error = %err, "message commit failed");
+                if let Some(job) = jobs.pop() {
+                    let _ = job.done.send(Err(Arc::new(err)));
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, batch = jobs.len(), "batch commit failed, retrying singly");
+                for job in jobs.drain(..) {
+                    let one = std::slice::from_ref(&job.message);
+                    let res = store.append_messages(one).await.map_err(Arc::new);
+                    if let Err(e) = &res {
+                        tracing::error!(error = %e, room = job.message.room_id, seq = job.message.seq, "message commit failed");
+                    }
+                    let _ = job.done.send(res);
+                }
+            }
+        }
+    }
+}

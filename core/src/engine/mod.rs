@@ -1,0 +1,17 @@
+//! The room engine: one task per loaded room serializes that room (joins, roles, seq), a shared
+//! commit queue batches message inserts from every room into one transaction, and each occupant's
+//! session receives `RoomEvent`s through an `EventSink` without any lock or allocation per recipient.
+
+mod commands;
+mod commit;
+mod events;
+mod handle;
+mod occupants;
+mod permissions;
+mod room;
+mod room_admin;
+mod room_join;
+
+pub use commands::*;
+pub use events::*;
+pub use handle::{Engine, EngineConfig, EngineError};

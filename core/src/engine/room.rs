@@ -1,0 +1,411 @@
+//! The task that owns one room: its state (record, affiliations, occupants, recent history,
+//! next seq), the command loop, commit pipelining (a message is broadcast only after the store
+//! committed it, while later commands keep flowing), and fan-out to occupants' sinks.
+
+use super::commands::{ClientId, RoomCommand, RoomError, RoomInfo, RoomReply};
+use super::commit::CommitResult;
+use super::events::{DeliveryFlags, RoomEvent};
+use super::handle::{Engine, Inner};
+use super::occupants::Occupants;
+use crate::model::{Affiliation, Category, Role, RoomRecord, StoredMessage, UserId, Whois};
+use futures::stream::{FuturesOrdered, StreamExt};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How a room task starts.
+pub(super) enum RoomSeed {
+    /// Loaded from the store.
+    Existing(RoomRecord),
+    /// Created just now by a join (its first self-presence carries status 201).
+    Created(RoomRecord),
+}
+
+type PendingCommit = Pin<
+    Box<
+        dyn Future<Output = (CommitResult, Arc<StoredMessage>, RoomReply<Arc<StoredMessage>>)>
+            + Send,
+    >,
+>;
+
+/// State of one loaded room.
+pub(super) struct Room {
+    pub(super) engine: Arc<Inner>,
+    pub(super) name: Arc<str>,
+    pub(super) record: RoomRecord,
+    pub(super) category: Option<Category>,
+    pub(super) affiliations: HashMap<UserId, Affiliation>,
+    pub(super) occupants: Occupants,
+    pub(super) recent: VecDeque<Arc<StoredMessage>>,
+    pub(super) next_seq: i64,
+    /// Set when the room was created by a join and that creator has not entered yet.
+    pub(super) just_created: bool,
+    /// The room is gone (destroyed / emptied temporary room): stop the task.
+    pub(super) closed: bool,
+    pending: FuturesOrdered<PendingCommit>,
+    /// Clients whose sinks failed during a broadcast; removed after it.
+    pub(super) dead: Vec<ClientId>,
+}
+
+/// Loads a room's state and spawns its task.
+pub(super) async fn spawn(
+    engine: Arc<Inner>,
+    seed: RoomSeed,
+) -> Result<mpsc::Sender<RoomCommand>, RoomError> {
+    let (record, just_created) = match seed {
+        RoomSeed::Existing(r) => (r, false),
+        RoomSeed::Created(r) => (r, true),
+    };
+    let store = engine.store.clone();
+    let internal = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "loading room state failed");
+        RoomError::Internal
+    };
+    let affiliations = store
+        .affiliations(record.id)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|a| (a.user, a.affiliation))
+        .collect();
+    let category = match record.category {
+        Some(id) => store.get_category(id).await.map_err(internal)?,
+        None => None,
+    };
+    let last_seq = store.last_seq(record.id).await.map_err(internal)?;
+    let query = crate::model::HistoryQuery {
+        limit: engine.config.max_history,
+        from_end: true,
+        ..Default::default()
+    };
+    let recent = store
+        .history(record.id, &query)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let (tx, rx) = mpsc::channel(engine.config.room_queue.max(16));
+    let room = Room {
+        name: Arc::from(record.name.as_str()),
+        engine,
+        record,
+        category,
+        affiliations,
+        occupants: Occupants::default(),
+        recent,
+        next_seq: last_seq + 1,
+        just_created,
+        closed: false,
+        pending: FuturesOrdered::new(),
+        dead: Vec::new(),
+    };
+    tokio::spawn(room.run(rx, tx.clone()));
+    metrics::gauge!("palaver_rooms_loaded").increment(1.0);
+    Ok(tx)
+}
+
+impl Room {
+    async fn run(mut self, mut rx: mpsc::Receiver<RoomCommand>, me: mpsc::Sender<RoomCommand>) {
+        loop {
+            tokio::select! {
+                biased;
+                Some((result, message, reply)) = self.pending.next(), if !self.pending.is_empty() => {
+                    self.committed(result, message, reply);
+                }
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => break,
+                },
+            }
+            if self.closed {
+                break;
+            }
+        }
+        // Finish what was accepted before stopping.
+        while let Some((result, message, reply)) = self.pending.next().await {
+            self.committed(result, message, reply);
+        }
+        Engine::forget_room(&self.engine, &self.name, &me);
+        rx.close();
+        while let Ok(cmd) = rx.try_recv() {
+            cmd.fail(RoomError::ItemNotFound);
+        }
+        metrics::gauge!("palaver_rooms_loaded").decrement(1.0);
+    }
+
+    async fn handle(&mut self, cmd: RoomCommand) {
+        match cmd {
+            RoomCommand::Join { req, reply } => {
+                let r = self.join(req).await;
+                let _ = reply.send(r);
+            }
+            RoomCommand::Leave { client, status } => self.leave(client, status).await,
+            RoomCommand::Post {
+                client,
+                body,
+                extra,
+                origin_id,
+                reply,
+            } => self.post(client, body, extra, origin_id, reply).await,
+            RoomCommand::ChangeNick {
+                client,
+                nick,
+                reply,
+            } => {
+                let r = self.change_nick(client, nick);
+                let _ = reply.send(r);
+            }
+            RoomCommand::SetSubject {
+                client,
+                subject,
+                reply,
+            } => {
+                let r = self.set_subject(client, subject).await;
+                let _ = reply.send(r);
+            }
+            RoomCommand::Private {
+                client,
+                to_nick,
+                body,
+                extra,
+                origin_id,
+                reply,
+            } => {
+                let r = self.private(client, &to_nick, body, extra, origin_id);
+                let _ = reply.send(r);
+            }
+            RoomCommand::SetRole {
+                client,
+                nick,
+                role,
+                reason,
+                reply,
+            } => {
+                let r = self.set_role(client, &nick, role, reason);
+                let _ = reply.send(r);
+            }
+            RoomCommand::SetAffiliation {
+                client,
+                actor_user,
+                user,
+                affiliation,
+                reason,
+                reply,
+            } => {
+                let r = self
+                    .set_affiliation(client, &actor_user, &user, affiliation, reason)
+                    .await;
+                let _ = reply.send(r);
+            }
+            RoomCommand::GetAffiliations {
+                actor_user,
+                affiliation,
+                reply,
+            } => {
+                let _ = reply.send(self.get_affiliations(&actor_user, affiliation));
+            }
+            RoomCommand::GetRoles {
+                actor_user,
+                role,
+                reply,
+            } => {
+                let _ = reply.send(self.get_roles(&actor_user, role));
+            }
+            RoomCommand::GetConfig { actor_user, reply } => {
+                let r = if self.affiliation_of(&actor_user) == Affiliation::Owner {
+                    Ok(self.record.config.clone())
+                } else {
+                    Err(RoomError::Forbidden)
+                };
+                let _ = reply.send(r);
+            }
+            RoomCommand::SetConfig {
+                actor_user,
+                config,
+                reply,
+            } => {
+                let r = self.set_config(&actor_user, config).await;
+                let _ = reply.send(r);
+            }
+            RoomCommand::Destroy {
+                actor_user,
+                reason,
+                alternate,
+                reply,
+            } => {
+                let r = self.destroy(&actor_user, reason, alternate).await;
+                let _ = reply.send(r);
+            }
+            RoomCommand::Invite {
+                client,
+                invitee,
+                reply,
+            } => {
+                let r = self.invite(client, &invitee).await;
+                let _ = reply.send(r);
+            }
+            RoomCommand::QueryArchive {
+                actor_user,
+                query,
+                after_id,
+                before_id,
+                reply,
+            } => self.query_archive(&actor_user, query, after_id, before_id, reply),
+            RoomCommand::Info { reply } => {
+                let _ = reply.send(Ok(self.info()));
+            }
+            RoomCommand::IsOccupant {
+                client,
+                nick,
+                reply,
+            } => {
+                let _ = reply.send(Ok(self.occupants.nick_of(client) == Some(nick.as_str())));
+            }
+            RoomCommand::Shutdown { reply } => {
+                self.shutdown().await;
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    pub(super) fn info(&self) -> RoomInfo {
+        RoomInfo {
+            name: self.record.name.clone(),
+            config: self.record.config.clone(),
+            subject: self.record.subject.clone(),
+            occupants: self.occupants.len() as u32,
+            locked: self.record.locked,
+            category: self.record.category,
+        }
+    }
+
+    pub(super) fn affiliation_of(&self, user: &UserId) -> Affiliation {
+        self.affiliations
+            .get(user)
+            .copied()
+            .unwrap_or(Affiliation::None)
+    }
+
+    /// Numbers the message, hands it to the commit queue and broadcasts it once durable.
+    async fn post(
+        &mut self,
+        client: ClientId,
+        body: String,
+        extra: Option<String>,
+        origin_id: String,
+        reply: RoomReply<Arc<StoredMessage>>,
+    ) {
+        let Some(occ) = self.occupants.by_client(client) else {
+            let _ = reply.send(Err(RoomError::NotAcceptable));
+            return;
+        };
+        if occ.role < Role::Participant
+            || (self.record.config.moderated && occ.role == Role::Visitor)
+        {
+            let _ = reply.send(Err(RoomError::Forbidden));
+            return;
+        }
+        let message = Arc::new(StoredMessage {
+            room_id: self.record.id,
+            seq: self.next_seq,
+            stanza_id: uuid::Uuid::new_v4().simple().to_string(),
+            origin_id,
+            sender: occ.user.clone(),
+            nick: occ.nick.clone(),
+            occupant_id: occ.occupant_id.clone(),
+            body,
+            extra,
+            ts: super::handle::now_millis(),
+        });
+        self.next_seq += 1;
+        let done = self.engine.commit.submit((*message).clone()).await;
+        self.pending.push_back(Box::pin(async move {
+            let result = match done.await {
+                Ok(r) => r,
+                Err(_) => Err(Arc::new(crate::store::StoreError::Conflict(
+                    "commit writer gone".into(),
+                ))),
+            };
+            (result, message, reply)
+        }));
+    }
+
+    fn committed(
+        &mut self,
+        result: CommitResult,
+        message: Arc<StoredMessage>,
+        reply: RoomReply<Arc<StoredMessage>>,
+    ) {
+        if result.is_err() {
+            let _ = reply.send(Err(RoomError::Internal));
+            return;
+        }
+        metrics::counter!("palaver_messages_total").increment(1);
+        let cap = self.engine.config.max_history as usize;
+        if cap > 0 {
+            if self.recent.len() >= cap {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(message.clone());
+        }
+        let event = RoomEvent::new(
+            self.name.clone(),
+            super::events::RoomEventKind::Message {
+                message: message.clone(),
+                history: false,
+            },
+        );
+        self.broadcast(&event, None);
+        let _ = reply.send(Ok(message));
+    }
+
+    /// Sends `event` to every session of every occupant. `about` names the occupant the event
+    /// concerns (its sessions get `is_self`). Sessions whose sinks fail are removed afterwards.
+    pub(super) fn broadcast(&mut self, event: &Arc<RoomEvent>, about: Option<&str>) {
+        let anyone_sees = self.record.config.whois == Whois::Anyone;
+        for occ in self.occupants.iter() {
+            let flags = DeliveryFlags {
+                is_self: about == Some(occ.nick.as_str()),
+                sees_real_address: anyone_sees || occ.role == Role::Moderator,
+            };
+            for s in &occ.sessions {
+                if s.sink.deliver(event, flags).is_err() {
+                    self.dead.push(s.client);
+                }
+            }
+        }
+        metrics::counter!("palaver_deliveries_total")
+            .increment(self.occupants.len() as u64);
+    }
+
+    /// Sends one event to the sessions of a single occupant.
+    pub(super) fn send_to(&mut self, nick: &str, event: &Arc<RoomEvent>, flags: DeliveryFlags) {
+        if let Some(occ) = self.occupants.get(nick) {
+            for s in &occ.sessions {
+                if s.sink.deliver(event, flags).is_err() {
+                    self.dead.push(s.client);
+                }
+            }
+        }
+    }
+
+    /// Removes sessions whose sinks failed (slow or gone), as if they had left.
+    pub(super) async fn reap_dead(&mut self) {
+        while let Some(client) = self.dead.pop() {
+            tracing::debug!(room = %self.name, client, "dropping occupant with failed sink");
+            self.leave(client, None).await;
+        }
+    }
+
+    /// Server shutdown: everyone gets unavailable presence with status 332.
+    async fn shutdown(&mut self) {
+        while let Some((result, message, reply)) = self.pending.next().await {
+            self.committed(result, message, reply);
+        }
+        self.shutdown_occupants(super::events::StatusCodes::SHUTDOWN);
+        self.closed = true;
+    }
+}

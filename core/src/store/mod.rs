@@ -1,0 +1,119 @@
+//! The `Store` trait: everything palaver keeps durably (users, categories, rooms, affiliations,
+//! messages), and `open_store`, which picks the SQLite or PostgreSQL backend from a URL.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use crate::model::*;
+use std::sync::Arc;
+
+/// Errors from a store backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported store url {0:?} (use sqlite://PATH, sqlite::memory: or postgres://...)")]
+    BadUrl(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Durable state. Both backends have identical semantics; tests run the same suite on each.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Short name of the backend ("sqlite" or "postgres").
+    fn backend(&self) -> &'static str;
+
+    // ---- users ----
+    /// Fails with `AlreadyExists` when the user exists.
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Replaces credentials; `NotFound` when absent.
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Returns false when there was no such user.
+    async fn delete_user(&self, user: &UserId) -> StoreResult<bool>;
+    async fn get_user(&self, user: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// All users, sorted.
+    async fn list_users(&self) -> StoreResult<Vec<UserId>>;
+
+    // ---- categories ----
+    /// `AlreadyExists` when the name (case-insensitive) is taken.
+    async fn create_category(&self, category: &Category) -> StoreResult<()>;
+    /// Replaces a category by id; `NotFound` when absent.
+    async fn update_category(&self, category: &Category) -> StoreResult<()>;
+    /// Rooms in it keep existing with no category. False when absent.
+    async fn delete_category(&self, id: uuid::Uuid) -> StoreResult<bool>;
+    /// Case-insensitive lookup by name.
+    async fn get_category_by_name(&self, name: &str) -> StoreResult<Option<Category>>;
+    async fn get_category(&self, id: uuid::Uuid) -> StoreResult<Option<Category>>;
+    /// Sorted by name.
+    async fn list_categories(&self) -> StoreResult<Vec<Category>>;
+
+    // ---- rooms ----
+    /// Inserts a room and returns its new id (the `id` field of the argument is ignored).
+    /// `AlreadyExists` when the name is taken (names are lowercase).
+    async fn create_room(&self, room: &RoomRecord) -> StoreResult<RoomId>;
+    /// Replaces name/category/config/subject/locked of the room with `room.id`; `NotFound` if absent.
+    async fn update_room(&self, room: &RoomRecord) -> StoreResult<()>;
+    /// Deletes the room with its affiliations and messages. False when absent.
+    async fn delete_room(&self, id: RoomId) -> StoreResult<bool>;
+    async fn get_room(&self, name: &str) -> StoreResult<Option<RoomRecord>>;
+    async fn get_room_by_id(&self, id: RoomId) -> StoreResult<Option<RoomRecord>>;
+    /// Sorted by name.
+    async fn list_rooms(&self) -> StoreResult<Vec<RoomRecord>>;
+
+    // ---- affiliations ----
+    /// Sets a user's affiliation; `Affiliation::None` removes the row.
+    async fn set_affiliation(
+        &self,
+        room: RoomId,
+        user: &UserId,
+        affiliation: Affiliation,
+        reason: &str,
+    ) -> StoreResult<()>;
+    /// Every non-`None` affiliation of the room, sorted by user.
+    async fn affiliations(&self, room: RoomId) -> StoreResult<Vec<AffiliationRecord>>;
+
+    // ---- messages ----
+    /// Appends a batch (possibly several rooms) in ONE transaction. A duplicate (room_id, seq)
+    /// fails the whole batch with `Conflict` and nothing is written.
+    async fn append_messages(&self, batch: &[StoredMessage]) -> StoreResult<()>;
+    /// Highest seq of the room, 0 when it has no message.
+    async fn last_seq(&self, room: RoomId) -> StoreResult<i64>;
+    /// See `HistoryQuery`. Always ascending seq.
+    async fn history(&self, room: RoomId, query: &HistoryQuery) -> StoreResult<Vec<StoredMessage>>;
+    /// Looks a message up by its stanza-id within a room (for RSM paging by id).
+    async fn message_by_stanza_id(
+        &self,
+        room: RoomId,
+        stanza_id: &str,
+    ) -> StoreResult<Option<StoredMessage>>;
+    /// Number of messages in the room matching the query's bounds (limit/from_end ignored).
+    async fn count_messages(&self, room: RoomId, query: &HistoryQuery) -> StoreResult<u64>;
+}
+
+/// Opens (creating when needed) and migrates the store named by `url`:
+/// `sqlite://path/to/file.db`, `sqlite::memory:`, or `postgres://...` / `postgresql://...`.
+/// A PostgreSQL URL may carry `?options=-csearch_path%3Dschema` style options; `open_store`
+/// also accepts a `schema=NAME` query parameter that creates the schema and uses it (tests).
+pub async fn open_store(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::BadUrl(url.to_string()))
+    }
+}

@@ -1,0 +1,2 @@
+//! palaver-dialects: sans-IO protocol codecs.
+pub mod xmpp;

@@ -1,0 +1,242 @@
+//! Room events → XMPP stanzas. Every stanza is produced *without* its `to` attribute: the
+//! session splices its own address in when writing, so one encoding serves all recipients that
+//! share a view (`encode_slot`: self or not × sees real JIDs or not).
+
+use super::writer::XmlWriter;
+use crate::xmpp::datetime::format_millis;
+use crate::xmpp::ns;
+use bytes::Bytes;
+use palaver_core::engine::{
+    DeliveryFlags, OccupantPresence, PresenceKind, RoomEvent, RoomEventKind, StatusCodes,
+};
+use palaver_core::StoredMessage;
+
+/// `room@muc_domain`.
+pub fn room_jid(room: &str, muc_domain: &str) -> String {
+    format!("{room}@{muc_domain}")
+}
+
+/// Which cache slot of a `RoomEvent` holds the encoding for this recipient view.
+pub fn encode_slot(flags: DeliveryFlags) -> usize {
+    (usize::from(flags.is_self) << 1) | usize::from(flags.sees_real_address)
+}
+
+/// Encodes one event for a recipient with `flags`. `my_nick` is the recipient's nick in that
+/// room (used for events addressed to the recipient's own occupant, e.g. room destruction).
+pub fn encode_event(
+    event: &RoomEvent,
+    flags: DeliveryFlags,
+    muc_domain: &str,
+    my_nick: Option<&str>,
+) -> Bytes {
+    let room = room_jid(&event.room, muc_domain);
+    let mut out = Vec::with_capacity(256);
+    let mut w = XmlWriter::new(&mut out);
+    match &event.kind {
+        RoomEventKind::Presence(p) => presence(&mut w, &room, p, flags),
+        RoomEventKind::Message { message, history } => {
+            groupchat(&mut w, &room, message, *history);
+        }
+        RoomEventKind::Subject { nick, subject } => {
+            let from = if nick.is_empty() {
+                room.clone()
+            } else {
+                format!("{room}/{nick}")
+            };
+            w.open("message").attr("from", &from).attr("type", "groupchat");
+            w.attr("id", &subject_id(subject)).close_start();
+            w.text_element("subject", subject).end("message");
+        }
+        RoomEventKind::Private(pm) => {
+            w.open("message")
+                .attr("from", &format!("{room}/{}", pm.from_nick))
+                .attr("type", "chat");
+            if !pm.origin_id.is_empty() {
+                w.attr("id", &pm.origin_id);
+            }
+            w.close_start().text_element("body", &pm.body);
+            if let Some(extra) = &pm.extra {
+                w.raw(extra);
+            }
+            w.open("x").attr("xmlns", ns::MUC_USER).close_empty();
+            occupant_id(&mut w, &pm.from_occupant_id);
+            w.end("message");
+        }
+        RoomEventKind::ConfigChanged { codes } => {
+            w.open("message")
+                .attr("from", &room)
+                .attr("type", "groupchat")
+                .close_start();
+            w.open("x").attr("xmlns", ns::MUC_USER).close_start();
+            status_codes(&mut w, *codes);
+            w.end("x").end("message");
+        }
+        RoomEventKind::Destroyed { reason, alternate } => {
+            let from = match my_nick {
+                Some(n) => format!("{room}/{n}"),
+                None => room.clone(),
+            };
+            w.open("presence")
+                .attr("from", &from)
+                .attr("type", "unavailable")
+                .close_start();
+            w.open("x").attr("xmlns", ns::MUC_USER).close_start();
+            w.open("item")
+                .attr("affiliation", "none")
+                .attr("role", "none")
+                .close_empty();
+            w.open("destroy");
+            if let Some(alt) = alternate {
+                w.attr("jid", alt);
+            }
+            w.close_start();
+            if !reason.is_empty() {
+                w.text_element("reason", reason);
+            }
+            w.end("destroy");
+            if flags.is_self {
+                w.open("status").attr("code", "110").close_empty();
+            }
+            w.end("x").end("presence");
+        }
+        RoomEventKind::Notice { text } => {
+            w.open("message")
+                .attr("from", &room)
+                .attr("type", "groupchat")
+                .close_start()
+                .text_element("body", text)
+                .end("message");
+        }
+    }
+    Bytes::from(out)
+}
+
+fn presence(w: &mut XmlWriter<'_>, room: &str, p: &OccupantPresence, flags: DeliveryFlags) {
+    w.open("presence").attr("from", &format!("{room}/{}", p.nick));
+    if p.kind == PresenceKind::Unavailable {
+        w.attr("type", "unavailable");
+    }
+    w.close_start();
+    if let Some(payload) = &p.payload {
+        w.raw(payload);
+    }
+    w.open("x").attr("xmlns", ns::MUC_USER).close_start();
+    w.open("item")
+        .attr("affiliation", p.affiliation.as_str())
+        .attr("role", p.role.as_str());
+    if flags.sees_real_address {
+        let jid = if p.resource.is_empty() {
+            p.user.to_string()
+        } else {
+            format!("{}/{}", p.user, p.resource)
+        };
+        w.attr("jid", &jid);
+    }
+    if let Some(n) = &p.new_nick {
+        w.attr("nick", n);
+    }
+    if p.actor.is_none() && p.reason.is_none() {
+        w.close_empty();
+    } else {
+        w.close_start();
+        if let Some(actor) = &p.actor {
+            w.open("actor").attr("nick", actor).close_empty();
+        }
+        if let Some(reason) = &p.reason {
+            w.text_element("reason", reason);
+        }
+        w.end("item");
+    }
+    let mut codes = p.codes;
+    if flags.is_self {
+        codes = codes.with(StatusCodes::SELF);
+    }
+    status_codes(w, codes);
+    w.end("x");
+    occupant_id(w, &p.occupant_id);
+    w.end("presence");
+}
+
+fn groupchat(w: &mut XmlWriter<'_>, room: &str, m: &StoredMessage, history: bool) {
+    w.open("message")
+        .attr("from", &format!("{room}/{}", m.nick))
+        .attr("type", "groupchat")
+        .attr(
+            "id",
+            if m.origin_id.is_empty() {
+                &m.stanza_id
+            } else {
+                &m.origin_id
+            },
+        )
+        .close_start();
+    w.text_element("body", &m.body);
+    if let Some(extra) = &m.extra {
+        w.raw(extra);
+    }
+    if history {
+        w.open("delay")
+            .attr("xmlns", ns::DELAY)
+            .attr("stamp", &format_millis(m.ts))
+            .attr("from", room)
+            .close_empty();
+    }
+    w.open("stanza-id")
+        .attr("xmlns", ns::SID)
+        .attr("id", &m.stanza_id)
+        .attr("by", room)
+        .close_empty();
+    occupant_id(w, &m.occupant_id);
+    w.end("message");
+}
+
+/// The `<message>` inside a MAM result's `<forwarded>` (XEP-0313 §4.2).
+pub fn archived_message(out: &mut Vec<u8>, room: &str, m: &StoredMessage) {
+    let mut w = XmlWriter::new(out);
+    w.open("forwarded").attr("xmlns", ns::FORWARD).close_start();
+    w.open("delay")
+        .attr("xmlns", ns::DELAY)
+        .attr("stamp", &format_millis(m.ts))
+        .close_empty();
+    w.open("message")
+        .attr("xmlns", ns::CLIENT)
+        .attr("from", &format!("{room}/{}", m.nick))
+        .attr("type", "groupchat")
+        .attr(
+            "id",
+            if m.origin_id.is_empty() {
+                &m.stanza_id
+            } else {
+                &m.origin_id
+            },
+        )
+        .close_start();
+    w.text_element("body", &m.body);
+    if let Some(extra) = &m.extra {
+        w.raw(extra);
+    }
+    occupant_id(&mut w, &m.occupant_id);
+    w.end("message").end("forwarded");
+}
+
+fn status_codes(w: &mut XmlWriter<'_>, codes: StatusCodes) {
+    for code in codes.codes() {
+        w.open("status").attr("code", &code.to_string()).close_empty();
+    }
+}
+
+fn occupant_id(w: &mut XmlWriter<'_>, id: &str) {
+    if !id.is_empty() {
+        w.open("occupant-id")
+            .attr("xmlns", ns::OCCUPANT_ID)
+            .attr("id", id)
+            .close_empty();
+    }
+}
+
+/// A stable id for subject messages (clients de-duplicate by id).
+fn subject_id(subject: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(subject.as_bytes());
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,33 @@
+//! XML namespaces used by the XMPP dialect.
+
+pub const STREAM: &str = "http://etherx.jabber.org/streams";
+pub const CLIENT: &str = "jabber:client";
+pub const STREAM_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+pub const STANZA_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+pub const ROSTER: &str = "jabber:iq:roster";
+pub const PING: &str = "urn:xmpp:ping";
+pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+pub const MUC: &str = "http://jabber.org/protocol/muc";
+pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+pub const MUC_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
+pub const MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
+pub const DATA_FORMS: &str = "jabber:x:data";
+pub const DELAY: &str = "urn:xmpp:delay";
+pub const SID: &str = "urn:xmpp:sid:0";
+pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+pub const MAM: &str = "urn:xmpp:mam:2";
+pub const MAM_EXTENDED: &str = "urn:xmpp:mam:2#extended";
+pub const RSM: &str = "http://jabber.org/protocol/rsm";
+pub const FORWARD: &str = "urn:xmpp:forward:0";
+pub const CONFERENCE: &str = "jabber:x:conference";
+pub const VCARD: &str = "vcard-temp";
+pub const VERSION: &str = "jabber:iq:version";
+pub const MUC_STABLE_ID: &str = "http://jabber.org/protocol/muc#stable_id";
+pub const SELF_PING: &str = "http://jabber.org/protocol/muc#self-ping-optimization";

@@ -1,0 +1,108 @@
+//! Byte-level I/O of one XMPP connection during negotiation: read with a timeout into the
+//! sans-IO stream reader until the next event, write and flush, and end the stream with a
+//! stream error (RFC 6120 §4.9).
+
+use bytes::BytesMut;
+use palaver_dialects::xmpp::reader::{Limits, StreamError, StreamEvent, StreamReader};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Why reading stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("stream: {0}")]
+    Stream(StreamError),
+}
+
+/// One connection's transport plus its stream reader.
+pub struct Conn<S> {
+    pub io: S,
+    pub reader: StreamReader,
+    buf: BytesMut,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    pub fn new(io: S, limits: Limits) -> Self {
+        Conn {
+            io,
+            reader: StreamReader::new(limits),
+            buf: BytesMut::with_capacity(4096),
+        }
+    }
+
+    /// Moves the reader state onto a new transport (after the TLS handshake).
+    pub fn with_io<T>(self, io: T) -> Conn<T> {
+        Conn {
+            io,
+            reader: self.reader,
+            buf: self.buf,
+        }
+    }
+
+    /// The next complete stream event, reading as needed; fails after `timeout` of silence.
+    pub async fn next_event(&mut self, timeout: Duration) -> Result<StreamEvent, ConnError> {
+        loop {
+            if let Some(ev) = self.reader.next_event().map_err(ConnError::Stream)? {
+                return Ok(ev);
+            }
+            self.buf.clear();
+            let n = tokio::time::timeout(timeout, self.io.read_buf(&mut self.buf))
+                .await
+                .map_err(|_| ConnError::Timeout)??;
+            if n == 0 {
+                return Err(ConnError::Closed);
+            }
+            self.reader.feed(&self.buf[..n]).map_err(ConnError::Stream)?;
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.io.write_all(bytes).await?;
+        self.io.flush().await
+    }
+
+    /// Sends `<stream:error>` with `condition` and closes the stream. Best effort.
+    pub async fn stream_error(&mut self, condition: &str, text: Option<&str>) {
+        let bytes = stream_error_bytes(condition, text);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = self.io.write_all(&bytes).await;
+            let _ = self.io.flush().await;
+            let _ = self.io.shutdown().await;
+        })
+        .await;
+    }
+}
+
+/// `<stream:error>…</stream:error></stream:stream>`.
+pub fn stream_error_bytes(condition: &str, text: Option<&str>) -> Vec<u8> {
+    use palaver_dialects::xmpp::muc::writer::XmlWriter;
+    use palaver_dialects::xmpp::ns;
+    let mut out = Vec::with_capacity(200);
+    let mut w = XmlWriter::new(&mut out);
+    w.open("stream:error").close_start();
+    w.open(condition).attr("xmlns", ns::STREAM_ERRORS).close_empty();
+    if let Some(t) = text {
+        w.open("text")
+            .attr("xmlns", ns::STREAM_ERRORS)
+            .close_start()
+            .text(t)
+            .end("text");
+    }
+    w.end("stream:error");
+    out.extend_from_slice(b"</stream:stream>");
+    out
+}
+
+/// The stream error condition for a reader error.
+pub fn condition_for(err: &StreamError) -> &'static str {
+    match err {
+        StreamError::DepthExceeded => "policy-violation",
+        other => other.condition(),
+    }
+}

@@ -1,0 +1,44 @@
+//! XMPP client-to-server (RFC 6120/6121) and the MUC service (XEP-0045, XEP-0313): listeners,
+//! stream negotiation, sessions and the stanza handlers that translate to the room engine.
+
+mod backoff;
+mod conn;
+mod dispatch;
+mod local;
+mod mam;
+mod muc;
+mod muc_iq;
+mod negotiate;
+mod outbound;
+mod router;
+mod service;
+mod session;
+mod stanza_error;
+
+pub use service::XmppService;
+
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Accepts c2s connections on `listener` until shutdown (`direct_tls`: XEP-0368 port).
+pub async fn run_c2s(svc: Arc<XmppService>, listener: TcpListener, direct_tls: bool) {
+    let mut shutdown = svc.ctx.shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    tokio::spawn(negotiate::handle_connection(svc.clone(), tcp, peer, direct_tls));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+}

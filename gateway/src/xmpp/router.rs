@@ -1,0 +1,79 @@
+//! Local session registry: routes stanzas addressed to a user (bare JID: every available
+//! session; full JID: that session) to the sessions' outbound queues.
+
+use super::outbound::Outbound;
+use bytes::Bytes;
+use dashmap::DashMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// One registered session.
+#[derive(Clone)]
+pub struct RoutedSession {
+    pub client: u64,
+    pub resource: Arc<str>,
+    pub tx: mpsc::Sender<Outbound>,
+    pub available: bool,
+}
+
+/// Sessions by bare JID (`alice@localhost`).
+#[derive(Default)]
+pub struct Router {
+    users: DashMap<String, Vec<RoutedSession>>,
+}
+
+impl Router {
+    /// Registers a session; returns false when the resource is taken.
+    pub fn register(&self, bare: &str, session: RoutedSession) -> bool {
+        let mut list = self.users.entry(bare.to_string()).or_default();
+        if list.iter().any(|s| s.resource == session.resource) {
+            return false;
+        }
+        list.push(session);
+        true
+    }
+
+    pub fn unregister(&self, bare: &str, client: u64) {
+        let mut empty = false;
+        if let Some(mut list) = self.users.get_mut(bare) {
+            list.retain(|s| s.client != client);
+            empty = list.is_empty();
+        }
+        if empty {
+            self.users.remove_if(bare, |_, l| l.is_empty());
+        }
+    }
+
+    pub fn set_available(&self, bare: &str, client: u64, available: bool) {
+        if let Some(mut list) = self.users.get_mut(bare) {
+            for s in list.iter_mut().filter(|s| s.client == client) {
+                s.available = available;
+            }
+        }
+    }
+
+    /// Delivers a stanza (encoded without `to`) to a full JID's session, or to every available
+    /// session of a bare JID. Returns how many sessions got it.
+    pub fn deliver(&self, bare: &str, resource: Option<&str>, stanza: Bytes) -> usize {
+        let targets: Vec<mpsc::Sender<Outbound>> = match self.users.get(bare) {
+            None => return 0,
+            Some(list) => list
+                .iter()
+                .filter(|s| match resource {
+                    Some(r) => &*s.resource == r,
+                    None => s.available,
+                })
+                .map(|s| s.tx.clone())
+                .collect(),
+        };
+        targets
+            .into_iter()
+            .filter(|tx| tx.try_send(Outbound::Raw(stanza.clone())).is_ok())
+            .count()
+    }
+
+    /// Number of sessions online (all users).
+    pub fn session_count(&self) -> usize {
+        self.users.iter().map(|e| e.value().len()).sum()
+    }
+}
