@@ -290,7 +290,7 @@ pub struct HistoryQuery {
     pub end: Option<Millis>,
     /// Only messages from this sender.
     pub sender: Option<UserId>,
-    /// At most this many rows.
+    /// At most this many rows (0 returns none).
     pub limit: u32,
     /// When true the rows closest to `before_seq`/the end are taken (the newest `limit`);
     /// the returned vector is always in ascending `seq` order.

@@ -2,6 +2,7 @@
 //! messages), and `open_store`, which picks the SQLite or PostgreSQL backend from a URL.
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 pub use postgres::PgStore;

@@ -1,0 +1,26 @@
+//! palaver-certs: PEM loading, rustls configurations and the development CA.
+//!
+//! * [`load_certs`] / [`load_key`] read PEM files (via `rustls-pki-types`).
+//! * [`server_config`] / [`client_config`] build rustls configurations on the
+//!   `ring` provider with TLS 1.2 and 1.3 enabled.
+//! * [`ReloadableCert`] is a certificate resolver whose certificate and key can
+//!   be re-read from disk at run time; use it with [`server_config_reloadable`].
+//! * [`ensure_dev_certs`] maintains a self-made development CA and a server
+//!   certificate signed by it, so a fresh checkout can speak TLS at once.
+
+mod config;
+mod dev;
+mod error;
+mod fsutil;
+mod issue;
+mod names;
+mod pem;
+mod reload;
+mod sidecar;
+mod verify;
+
+pub use config::{client_config, server_config, server_config_reloadable};
+pub use dev::{ensure_dev_certs, DevCertPaths};
+pub use error::CertError;
+pub use pem::{load_certs, load_key};
+pub use reload::ReloadableCert;

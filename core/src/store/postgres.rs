@@ -1,0 +1,371 @@
+//! PostgreSQL backend of the `Store` trait: `postgres://...` / `postgresql://...`, a pool of
+//! `POOL_SIZE` connections.
+//!
+//! A URL may carry `schema=NAME` (NAME: `[a-z0-9_]+`): the parameter is removed from the URL,
+//! the schema is created when missing and every pooled connection runs with
+//! `search_path = NAME`, so tables and the migration ledger live in that schema (tests use one
+//! schema each and run in parallel).
+//!
+//! The SQL text, bound values and row mapping are shared with the SQLite backend (`rows.rs`);
+//! only connection setup and the batch insert (`INSERT ... SELECT FROM UNNEST(arrays)`: one
+//! statement, one round trip, atomic by itself) are PostgreSQL specific.
+
+use super::rows::*;
+use super::{Store, StoreError, StoreResult};
+use crate::model::*;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row};
+use std::str::FromStr;
+
+type Q<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+/// Connections in the pool.
+const POOL_SIZE: u32 = 10;
+
+/// The whole batch as ten arrays (one per column), in one statement.
+const INSERT_MESSAGES: &str = "INSERT INTO messages \
+     (room_id, seq, stanza_id, origin_id, sender, nick, occupant_id, body, extra, ts) \
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+     $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])";
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Removes a `schema=NAME` parameter from `url`; returns the remaining URL and NAME. `None` when
+/// NAME is not `[a-z0-9_]+` (at most 63 bytes) or given twice.
+fn split_schema(url: &str) -> Option<(String, Option<String>)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Some((url.to_string(), None));
+    };
+    let mut schema = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.strip_prefix("schema=") {
+            Some(name) => {
+                let valid = !name.is_empty()
+                    && name.len() <= 63
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !valid || schema.is_some() {
+                    return None;
+                }
+                schema = Some(name.to_string());
+            }
+            None => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Some((url, schema))
+}
+
+impl PgStore {
+    /// Connects, creates the `schema=` schema when given, and migrates.
+    pub async fn open(url: &str) -> StoreResult<PgStore> {
+        let bad_url = || StoreError::BadUrl(url.to_string());
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad_url());
+        }
+        let (plain, schema) = split_schema(url).ok_or_else(bad_url)?;
+        let mut options = PgConnectOptions::from_str(&plain).map_err(|_| bad_url())?;
+        if let Some(schema) = &schema {
+            let mut conn = PgConnection::connect_with(&options).await?;
+            // NAME is [a-z0-9_]+, so quoting it is enough.
+            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+            let created = sqlx::query(AssertSqlSafe(create)).execute(&mut conn).await;
+            conn.close().await?;
+            if let Err(e) = created {
+                // Two openers racing on the same new schema: the loser sees a unique violation.
+                if !e
+                    .as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                {
+                    return Err(e.into());
+                }
+            }
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    /// The underlying pool (tests, maintenance).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn fetch_opt<T>(
+        &self,
+        q: Q<'_>,
+        map: impl Fn(&PgRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        q.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(map)
+            .transpose()
+    }
+
+    async fn fetch_all<T>(
+        &self,
+        q: Q<'_>,
+        map: impl Fn(&PgRow) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        q.fetch_all(&self.pool).await?.iter().map(map).collect()
+    }
+
+    async fn fetch_i64(&self, q: Q<'_>) -> StoreResult<i64> {
+        let row = q.fetch_one(&self.pool).await?;
+        row.try_get::<i64, _>(0)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Runs a write; returns the number of affected rows, errors mapped by `write_err`.
+    async fn write(&self, q: Q<'_>) -> StoreResult<u64> {
+        Ok(q.execute(&self.pool)
+            .await
+            .map_err(write_err)?
+            .rows_affected())
+    }
+}
+
+fn bind_vals<'q>(mut q: Q<'q>, vals: Vec<Val<'_>>) -> Q<'q> {
+    for v in vals {
+        q = match v {
+            Val::I64(x) => q.bind(x),
+            Val::Bool(x) => q.bind(x),
+            Val::Text(s) => q.bind(s.as_ref()),
+            Val::OptText(s) => q.bind(s.as_deref()),
+            Val::Bytes(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn query(sql: &'static str) -> Q<'static> {
+    sqlx::query(sql)
+}
+
+fn found(affected: u64) -> StoreResult<()> {
+    if affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+        self.write(bind_vals(query(INSERT_USER), user_vals(user)))
+            .await?;
+        Ok(())
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let mut vals = user_vals(user);
+        vals.truncate(9);
+        found(self.write(bind_vals(query(UPDATE_USER), vals)).await?)
+    }
+
+    async fn delete_user(&self, user: &UserId) -> StoreResult<bool> {
+        Ok(self.write(query(DELETE_USER).bind(user.as_str())).await? > 0)
+    }
+
+    async fn get_user(&self, user: &UserId) -> StoreResult<Option<UserRecord>> {
+        self.fetch_opt(query(GET_USER).bind(user.as_str()), user_from_row)
+            .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserId>> {
+        self.fetch_all(query(LIST_USERS), user_id_from_row).await
+    }
+
+    async fn create_category(&self, category: &Category) -> StoreResult<()> {
+        self.write(bind_vals(query(INSERT_CATEGORY), category_vals(category)?))
+            .await?;
+        Ok(())
+    }
+
+    async fn update_category(&self, category: &Category) -> StoreResult<()> {
+        let q = bind_vals(query(UPDATE_CATEGORY), category_vals(category)?);
+        found(self.write(q).await?)
+    }
+
+    async fn delete_category(&self, id: uuid::Uuid) -> StoreResult<bool> {
+        Ok(self
+            .write(query(DELETE_CATEGORY).bind(id.to_string()))
+            .await?
+            > 0)
+    }
+
+    async fn get_category_by_name(&self, name: &str) -> StoreResult<Option<Category>> {
+        let q = query(GET_CATEGORY_BY_NAME).bind(name_key(name));
+        self.fetch_opt(q, category_from_row).await
+    }
+
+    async fn get_category(&self, id: uuid::Uuid) -> StoreResult<Option<Category>> {
+        let q = query(GET_CATEGORY).bind(id.to_string());
+        self.fetch_opt(q, category_from_row).await
+    }
+
+    async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+        self.fetch_all(query(LIST_CATEGORIES), category_from_row)
+            .await
+    }
+
+    async fn create_room(&self, room: &RoomRecord) -> StoreResult<RoomId> {
+        let q = bind_vals(query(INSERT_ROOM), room_vals(room)).bind(room.created_at);
+        let row = q.fetch_one(&self.pool).await.map_err(write_err)?;
+        row.try_get::<i64, _>(0)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn update_room(&self, room: &RoomRecord) -> StoreResult<()> {
+        let q = bind_vals(query(UPDATE_ROOM), room_vals(room)).bind(room.id);
+        found(self.write(q).await?)
+    }
+
+    async fn delete_room(&self, id: RoomId) -> StoreResult<bool> {
+        Ok(self.write(query(DELETE_ROOM).bind(id)).await? > 0)
+    }
+
+    async fn get_room(&self, name: &str) -> StoreResult<Option<RoomRecord>> {
+        let q = query(GET_ROOM).bind(name.to_lowercase());
+        self.fetch_opt(q, room_from_row).await
+    }
+
+    async fn get_room_by_id(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
+        self.fetch_opt(query(GET_ROOM_BY_ID).bind(id), room_from_row)
+            .await
+    }
+
+    async fn list_rooms(&self) -> StoreResult<Vec<RoomRecord>> {
+        self.fetch_all(query(LIST_ROOMS), room_from_row).await
+    }
+
+    async fn set_affiliation(
+        &self,
+        room: RoomId,
+        user: &UserId,
+        affiliation: Affiliation,
+        reason: &str,
+    ) -> StoreResult<()> {
+        let q = if affiliation == Affiliation::None {
+            query(DELETE_AFFILIATION).bind(room).bind(user.as_str())
+        } else {
+            query(UPSERT_AFFILIATION)
+                .bind(room)
+                .bind(user.as_str())
+                .bind(affiliation.as_str())
+                .bind(reason)
+        };
+        self.write(q).await?;
+        Ok(())
+    }
+
+    async fn affiliations(&self, room: RoomId) -> StoreResult<Vec<AffiliationRecord>> {
+        self.fetch_all(query(LIST_AFFILIATIONS).bind(room), |r| {
+            affiliation_from_row(r)
+        })
+        .await
+    }
+
+    async fn append_messages(&self, batch: &[StoredMessage]) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let col = |f: fn(&StoredMessage) -> &str| batch.iter().map(f).collect::<Vec<&str>>();
+        let room_ids: Vec<i64> = batch.iter().map(|m| m.room_id).collect();
+        let seqs: Vec<i64> = batch.iter().map(|m| m.seq).collect();
+        let extras: Vec<Option<&str>> = batch.iter().map(|m| m.extra.as_deref()).collect();
+        let ts: Vec<i64> = batch.iter().map(|m| m.ts).collect();
+        // One statement is one implicit transaction: a duplicate (room_id, seq) anywhere in the
+        // batch aborts it and nothing is written.
+        query(INSERT_MESSAGES)
+            .bind(room_ids)
+            .bind(seqs)
+            .bind(col(|m| &m.stanza_id))
+            .bind(col(|m| &m.origin_id))
+            .bind(col(|m| m.sender.as_str()))
+            .bind(col(|m| &m.nick))
+            .bind(col(|m| &m.occupant_id))
+            .bind(col(|m| &m.body))
+            .bind(extras)
+            .bind(ts)
+            .execute(&self.pool)
+            .await
+            .map_err(append_err)?;
+        Ok(())
+    }
+
+    async fn last_seq(&self, room: RoomId) -> StoreResult<i64> {
+        self.fetch_i64(query(LAST_SEQ).bind(room)).await
+    }
+
+    async fn history(&self, room: RoomId, q: &HistoryQuery) -> StoreResult<Vec<StoredMessage>> {
+        let Some((sql, vals)) = history_sql(room, q, false) else {
+            return Ok(Vec::new());
+        };
+        let query = bind_vals(sqlx::query(AssertSqlSafe(sql)), vals);
+        let rows = self.fetch_all(query, message_from_row).await?;
+        Ok(finish_history(rows, q))
+    }
+
+    async fn message_by_stanza_id(
+        &self,
+        room: RoomId,
+        stanza_id: &str,
+    ) -> StoreResult<Option<StoredMessage>> {
+        let q = query(MESSAGE_BY_STANZA_ID).bind(room).bind(stanza_id);
+        self.fetch_opt(q, message_from_row).await
+    }
+
+    async fn count_messages(&self, room: RoomId, q: &HistoryQuery) -> StoreResult<u64> {
+        let Some((sql, vals)) = history_sql(room, q, true) else {
+            return Ok(0);
+        };
+        let n = self
+            .fetch_i64(bind_vals(sqlx::query(AssertSqlSafe(sql)), vals))
+            .await?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_schema;
+
+    #[test]
+    fn schema_parameter() {
+        let s = |u: &str| split_schema(u);
+        assert_eq!(s("postgres://h/db"), Some(("postgres://h/db".into(), None)));
+        assert_eq!(
+            s("postgres://h/db?schema=t_1&sslmode=disable"),
+            Some(("postgres://h/db?sslmode=disable".into(), Some("t_1".into())))
+        );
+        assert_eq!(
+            s("postgres://h/db?schema=abc"),
+            Some(("postgres://h/db".into(), Some("abc".into())))
+        );
+        assert_eq!(s("postgres://h/db?schema=Bad"), None);
+        assert_eq!(s("postgres://h/db?schema=a\"b"), None);
+        assert_eq!(s("postgres://h/db?schema="), None);
+        assert_eq!(s("postgres://h/db?schema=a&schema=b"), None);
+    }
+}

@@ -1,0 +1,363 @@
+//! SQLite backend of the `Store` trait: `sqlite://path/to/file.db` (file and parent directory
+//! created when missing) or `sqlite::memory:`.
+//!
+//! Connections use WAL journaling, `synchronous = FULL` (a commit, and so the acknowledgement of
+//! a message, survives power loss, not only a process crash), foreign keys on and a 5 s busy
+//! timeout. An in-memory database lives in a pool of exactly one connection that is never
+//! recycled, so every query sees the same database.
+//!
+//! The SQL text, bound values and row mapping are shared with the PostgreSQL backend
+//! (`rows.rs`); only connection setup and the batch insert are SQLite specific.
+
+
+use super::rows::*;
+use super::{Store, StoreError, StoreResult};
+use crate::model::*;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, Sqlite};
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+type Q<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
+
+/// Connections in the pool of a file database (readers run in parallel under WAL; writers take
+/// turns, waiting up to the busy timeout).
+const FILE_POOL_SIZE: u32 = 8;
+
+/// Largest number of rows in one multi-row INSERT (10 parameters each).
+const MAX_INSERT_ROWS: usize = 64;
+
+/// `INSERT INTO messages ... VALUES (...), (...)` for 1, 2, 4, ... `MAX_INSERT_ROWS` rows: a
+/// batch is cut into power-of-two chunks, so at most 7 distinct statements are ever prepared.
+static INSERT_MESSAGES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut out = Vec::new();
+    let mut n = 1;
+    while n <= MAX_INSERT_ROWS {
+        let mut sql = format!("INSERT INTO messages ({MESSAGE_COLS}) VALUES ");
+        for row in 0..n {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            let b = row * 10;
+            sql.push('(');
+            for col in 1..=10 {
+                if col > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&(b + col).to_string());
+            }
+            sql.push(')');
+        }
+        out.push(sql);
+        n *= 2;
+    }
+    out
+});
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) and migrates the database named by `url`.
+    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
+        let bad_url = || StoreError::BadUrl(url.to_string());
+        if !url.starts_with("sqlite:") {
+            return Err(bad_url());
+        }
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| bad_url())?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = if memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?
+        } else {
+            if let Some(dir) = options.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    tokio::fs::create_dir_all(dir)
+                        .await
+                        .map_err(sqlx::Error::Io)?;
+                }
+            }
+            SqlitePoolOptions::new()
+                .max_connections(FILE_POOL_SIZE)
+                .connect_with(options)
+                .await?
+        };
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The underlying pool (tests, maintenance).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn fetch_opt<T>(
+        &self,
+        q: Q<'_>,
+        map: impl Fn(&SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        q.fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(map)
+            .transpose()
+    }
+
+    async fn fetch_all<T>(
+        &self,
+        q: Q<'_>,
+        map: impl Fn(&SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        q.fetch_all(&self.pool).await?.iter().map(map).collect()
+    }
+
+    async fn fetch_i64(&self, q: Q<'_>) -> StoreResult<i64> {
+        let row = q.fetch_one(&self.pool).await?;
+        row.try_get::<i64, _>(0)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Runs a write; returns the number of affected rows, errors mapped by `write_err`.
+    async fn write(&self, q: Q<'_>) -> StoreResult<u64> {
+        Ok(q.execute(&self.pool)
+            .await
+            .map_err(write_err)?
+            .rows_affected())
+    }
+}
+
+fn bind_vals<'q>(mut q: Q<'q>, vals: Vec<Val<'_>>) -> Q<'q> {
+    for v in vals {
+        q = match v {
+            Val::I64(x) => q.bind(x),
+            Val::Bool(x) => q.bind(x),
+            Val::Text(s) => q.bind(s.into_owned()),
+            Val::OptText(s) => q.bind(s.map(|s| s.into_owned())),
+            Val::Bytes(b) => q.bind(b.to_vec()),
+        };
+    }
+    q
+}
+
+fn query(sql: &'static str) -> Q<'static> {
+    sqlx::query(sql)
+}
+
+fn found(affected: u64) -> StoreResult<()> {
+    if affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+        self.write(bind_vals(query(INSERT_USER), user_vals(user)))
+            .await?;
+        Ok(())
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let mut vals = user_vals(user);
+        vals.truncate(9);
+        found(self.write(bind_vals(query(UPDATE_USER), vals)).await?)
+    }
+
+    async fn delete_user(&self, user: &UserId) -> StoreResult<bool> {
+        Ok(self.write(query(DELETE_USER).bind(user.as_str())).await? > 0)
+    }
+
+    async fn get_user(&self, user: &UserId) -> StoreResult<Option<UserRecord>> {
+        self.fetch_opt(query(GET_USER).bind(user.as_str()), user_from_row)
+            .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserId>> {
+        self.fetch_all(query(LIST_USERS), user_id_from_row).await
+    }
+
+    async fn create_category(&self, category: &Category) -> StoreResult<()> {
+        self.write(bind_vals(query(INSERT_CATEGORY), category_vals(category)?))
+            .await?;
+        Ok(())
+    }
+
+    async fn update_category(&self, category: &Category) -> StoreResult<()> {
+        let q = bind_vals(query(UPDATE_CATEGORY), category_vals(category)?);
+        found(self.write(q).await?)
+    }
+
+    async fn delete_category(&self, id: uuid::Uuid) -> StoreResult<bool> {
+        Ok(self
+            .write(query(DELETE_CATEGORY).bind(id.to_string()))
+            .await?
+            > 0)
+    }
+
+    async fn get_category_by_name(&self, name: &str) -> StoreResult<Option<Category>> {
+        let q = query(GET_CATEGORY_BY_NAME).bind(name_key(name));
+        self.fetch_opt(q, category_from_row).await
+    }
+
+    async fn get_category(&self, id: uuid::Uuid) -> StoreResult<Option<Category>> {
+        let q = query(GET_CATEGORY).bind(id.to_string());
+        self.fetch_opt(q, category_from_row).await
+    }
+
+    async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+        self.fetch_all(query(LIST_CATEGORIES), category_from_row)
+            .await
+    }
+
+    async fn create_room(&self, room: &RoomRecord) -> StoreResult<RoomId> {
+        let q = bind_vals(query(INSERT_ROOM), room_vals(room)).bind(room.created_at);
+        let row = q.fetch_one(&self.pool).await.map_err(write_err)?;
+        row.try_get::<i64, _>(0)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn update_room(&self, room: &RoomRecord) -> StoreResult<()> {
+        let q = bind_vals(query(UPDATE_ROOM), room_vals(room)).bind(room.id);
+        found(self.write(q).await?)
+    }
+
+    async fn delete_room(&self, id: RoomId) -> StoreResult<bool> {
+        Ok(self.write(query(DELETE_ROOM).bind(id)).await? > 0)
+    }
+
+    async fn get_room(&self, name: &str) -> StoreResult<Option<RoomRecord>> {
+        let q = query(GET_ROOM).bind(name.to_lowercase());
+        self.fetch_opt(q, room_from_row).await
+    }
+
+    async fn get_room_by_id(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
+        self.fetch_opt(query(GET_ROOM_BY_ID).bind(id), room_from_row)
+            .await
+    }
+
+    async fn list_rooms(&self) -> StoreResult<Vec<RoomRecord>> {
+        self.fetch_all(query(LIST_ROOMS), room_from_row).await
+    }
+
+    async fn set_affiliation(
+        &self,
+        room: RoomId,
+        user: &UserId,
+        affiliation: Affiliation,
+        reason: &str,
+    ) -> StoreResult<()> {
+        let q = if affiliation == Affiliation::None {
+            query(DELETE_AFFILIATION).bind(room).bind(user.as_str())
+        } else {
+            query(UPSERT_AFFILIATION)
+                .bind(room)
+                .bind(user.as_str())
+                .bind(affiliation.as_str())
+                .bind(reason)
+        };
+        self.write(q).await?;
+        Ok(())
+    }
+
+    async fn affiliations(&self, room: RoomId) -> StoreResult<Vec<AffiliationRecord>> {
+        self.fetch_all(query(LIST_AFFILIATIONS).bind(room), |r| {
+            affiliation_from_row(r)
+        })
+        .await
+    }
+
+    async fn append_messages(&self, batch: &[StoredMessage]) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // IMMEDIATE takes the write lock up front (waiting up to the busy timeout) instead of
+        // failing on a read-to-write upgrade.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut rest = batch;
+        while !rest.is_empty() {
+            // Largest power of two not above min(rest.len(), MAX_INSERT_ROWS).
+            let limit = rest.len().min(MAX_INSERT_ROWS);
+            let index = usize::BITS - 1 - limit.leading_zeros();
+            let (chunk, tail) = rest.split_at(1 << index);
+            let sql = INSERT_MESSAGES
+                .get(index as usize)
+                .ok_or_else(|| StoreError::Corrupt("insert statement table".into()))?;
+            let mut q = sqlx::query(AssertSqlSafe(sql.as_str()));
+            for m in chunk {
+                q = q
+                    .bind(m.room_id)
+                    .bind(m.seq)
+                    .bind(m.stanza_id.as_str())
+                    .bind(m.origin_id.as_str())
+                    .bind(m.sender.as_str())
+                    .bind(m.nick.as_str())
+                    .bind(m.occupant_id.as_str())
+                    .bind(m.body.as_str())
+                    .bind(m.extra.as_deref())
+                    .bind(m.ts);
+            }
+            // On error `tx` is dropped, which rolls the whole batch back.
+            q.execute(&mut *tx).await.map_err(append_err)?;
+            rest = tail;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn last_seq(&self, room: RoomId) -> StoreResult<i64> {
+        self.fetch_i64(query(LAST_SEQ).bind(room)).await
+    }
+
+    async fn history(&self, room: RoomId, q: &HistoryQuery) -> StoreResult<Vec<StoredMessage>> {
+        let Some((sql, vals)) = history_sql(room, q, false) else {
+            return Ok(Vec::new());
+        };
+        let query = bind_vals(sqlx::query(AssertSqlSafe(sql)), vals);
+        let rows = self.fetch_all(query, message_from_row).await?;
+        Ok(finish_history(rows, q))
+    }
+
+    async fn message_by_stanza_id(
+        &self,
+        room: RoomId,
+        stanza_id: &str,
+    ) -> StoreResult<Option<StoredMessage>> {
+        let q = query(MESSAGE_BY_STANZA_ID).bind(room).bind(stanza_id);
+        self.fetch_opt(q, message_from_row).await
+    }
+
+    async fn count_messages(&self, room: RoomId, q: &HistoryQuery) -> StoreResult<u64> {
+        let Some((sql, vals)) = history_sql(room, q, true) else {
+            return Ok(0);
+        };
+        let n = self
+            .fetch_i64(bind_vals(sqlx::query(AssertSqlSafe(sql)), vals))
+            .await?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))
+    }
+}
