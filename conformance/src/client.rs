@@ -17,7 +17,9 @@ use tokio_rustls::client::TlsStream;
 /// A TLS client config trusting exactly the CA certificates in `ca`.
 pub fn tls_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))? {
+    for cert in
+        CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))?
+    {
         roots.add(cert?)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -36,7 +38,11 @@ pub struct Client {
     buf: Vec<u8>,
 }
 
-async fn read_plain(tcp: &mut TcpStream, reader: &mut StreamReader, until: impl Fn(&StreamEvent) -> bool) -> Result<()> {
+async fn read_plain(
+    tcp: &mut TcpStream,
+    reader: &mut StreamReader,
+    until: impl Fn(&StreamEvent) -> bool,
+) -> Result<()> {
     let mut buf = [0u8; 4096];
     loop {
         while let Some(ev) = reader.next_event()? {
@@ -55,32 +61,68 @@ async fn read_plain(tcp: &mut TcpStream, reader: &mut StreamReader, until: impl 
 impl Client {
     /// Connects to `addr`, does STARTTLS, authenticates `user` (local part) with PLAIN and
     /// binds a resource.
-    pub async fn login(addr: &str, domain: &str, tls: Arc<rustls::ClientConfig>, user: &str, password: &str) -> Result<Client> {
-        let mut tcp = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+    pub async fn login(
+        addr: &str,
+        domain: &str,
+        tls: Arc<rustls::ClientConfig>,
+        user: &str,
+        password: &str,
+    ) -> Result<Client> {
+        let mut tcp = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
         tcp.set_nodelay(true)?;
         let header = format!(
             "<?xml version='1.0'?><stream:stream to='{domain}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
         );
         tcp.write_all(header.as_bytes()).await?;
         let mut reader = StreamReader::new(Limits::default());
-        read_plain(&mut tcp, &mut reader, |ev| matches!(ev, StreamEvent::Stanza(e) if e.name == "features")).await?;
-        tcp.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await?;
-        read_plain(&mut tcp, &mut reader, |ev| matches!(ev, StreamEvent::Stanza(e) if e.name == "proceed")).await?;
+        read_plain(
+            &mut tcp,
+            &mut reader,
+            |ev| matches!(ev, StreamEvent::Stanza(e) if e.name == "features"),
+        )
+        .await?;
+        tcp.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .await?;
+        read_plain(
+            &mut tcp,
+            &mut reader,
+            |ev| matches!(ev, StreamEvent::Stanza(e) if e.name == "proceed"),
+        )
+        .await?;
         let name = ServerName::try_from(domain.to_string())?;
-        let io = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await?;
-        let mut c = Client { io, reader: StreamReader::new(Limits::default()), jid: String::new(), buf: Vec::new() };
+        let io = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await?;
+        let mut c = Client {
+            io,
+            reader: StreamReader::new(Limits::default()),
+            jid: String::new(),
+            buf: Vec::new(),
+        };
         c.send(header.as_bytes()).await?;
         c.next_stanza(|e| e.name == "features").await?;
-        let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
-        c.send(format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>").as_bytes()).await?;
-        let answer = c.next_stanza(|e| e.name == "success" || e.name == "failure").await?;
+        let plain =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        c.send(
+            format!(
+                "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>"
+            )
+            .as_bytes(),
+        )
+        .await?;
+        let answer = c
+            .next_stanza(|e| e.name == "success" || e.name == "failure")
+            .await?;
         if answer.name != "success" {
             bail!("authentication failed for {user}: {answer}");
         }
         c.reader.reset();
         c.send(header.as_bytes()).await?;
         c.next_stanza(|e| e.name == "features").await?;
-        c.send(b"<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await?;
+        c.send(b"<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await?;
         let bound = c.next_stanza(|e| e.attr("id") == Some("bind")).await?;
         c.jid = bound
             .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
@@ -107,7 +149,9 @@ impl Client {
                 }
             }
             self.buf.resize(16 * 1024, 0);
-            let n = tokio::time::timeout_at(deadline, self.io.read(&mut self.buf)).await.context("timed out waiting for a stanza")??;
+            let n = tokio::time::timeout_at(deadline, self.io.read(&mut self.buf))
+                .await
+                .context("timed out waiting for a stanza")??;
             if n == 0 {
                 bail!("server closed the connection");
             }

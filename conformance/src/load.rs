@@ -54,10 +54,18 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     for i in 1..=args.count {
         let t = Instant::now();
         let user = format!("{}{i}", args.user_prefix);
-        let mut c = Client::login(&args.server, &args.domain, tls.clone(), &user, &args.password)
+        let mut c = Client::login(
+            &args.server,
+            &args.domain,
+            tls.clone(),
+            &user,
+            &args.password,
+        )
+        .await
+        .with_context(|| format!("client {i}"))?;
+        c.join(&format!("{}/{user}", args.room), 0)
             .await
-            .with_context(|| format!("client {i}"))?;
-        c.join(&format!("{}/{user}", args.room), 0).await.with_context(|| format!("client {i} join"))?;
+            .with_context(|| format!("client {i} join"))?;
         slowest = slowest.max(t.elapsed());
         clients.push(c);
     }
@@ -76,7 +84,11 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         );
     } else {
         println!("clients connected+joined sequentially: {}", args.count);
-        println!("total: {:.2} s, per client: {per:.2} ms, slowest: {:.1} ms", total.as_secs_f64(), slowest.as_secs_f64() * 1000.0);
+        println!(
+            "total: {:.2} s, per client: {per:.2} ms, slowest: {:.1} ms",
+            total.as_secs_f64(),
+            slowest.as_secs_f64() * 1000.0
+        );
         if let (Some(b), Some(a)) = (rss_before, rss_after) {
             println!(
                 "server RSS: {b} KiB before, {a} KiB with {} idle sessions ({:.1} KiB per session)",

@@ -15,7 +15,10 @@ struct Collect {
 
 impl EventSink for Collect {
     fn deliver(&self, event: &Arc<RoomEvent>, flags: DeliveryFlags) -> Result<(), SinkClosed> {
-        self.events.lock().map_err(|_| SinkClosed)?.push((event.clone(), flags));
+        self.events
+            .lock()
+            .map_err(|_| SinkClosed)?
+            .push((event.clone(), flags));
         Ok(())
     }
 }
@@ -49,7 +52,13 @@ async fn engine() -> Engine {
     Engine::new(store, EngineConfig::default())
 }
 
-async fn join(e: &Engine, room: &str, c: &Client, nick: &str, instant: bool) -> Result<(), RoomError> {
+async fn join(
+    e: &Engine,
+    room: &str,
+    c: &Client,
+    nick: &str,
+    instant: bool,
+) -> Result<(), RoomError> {
     let (reply, rx) = oneshot::channel();
     let req = JoinRequest {
         client: c.r.clone(),
@@ -64,18 +73,36 @@ async fn join(e: &Engine, room: &str, c: &Client, nick: &str, instant: bool) -> 
     rx.await.expect("reply")
 }
 
-async fn post(e: &Engine, room: &str, c: &Client, body: &str) -> Result<Arc<StoredMessage>, RoomError> {
+async fn post(
+    e: &Engine,
+    room: &str,
+    c: &Client,
+    body: &str,
+) -> Result<Arc<StoredMessage>, RoomError> {
     let (reply, rx) = oneshot::channel();
-    e.send(room, RoomCommand::Post { client: c.r.id, body: body.into(), extra: None, origin_id: String::new(), reply })
-        .await;
+    e.send(
+        room,
+        RoomCommand::Post {
+            client: c.r.id,
+            body: body.into(),
+            extra: None,
+            origin_id: String::new(),
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply")
 }
 
-fn presences(events: &[(Arc<RoomEvent>, DeliveryFlags)]) -> Vec<(String, PresenceKind, Vec<u16>, bool)> {
+fn presences(
+    events: &[(Arc<RoomEvent>, DeliveryFlags)],
+) -> Vec<(String, PresenceKind, Vec<u16>, bool)> {
     events
         .iter()
         .filter_map(|(e, f)| match &e.kind {
-            RoomEventKind::Presence(p) => Some((p.nick.clone(), p.kind, p.codes.codes().collect(), f.is_self)),
+            RoomEventKind::Presence(p) => {
+                Some((p.nick.clone(), p.kind, p.codes.codes().collect(), f.is_self))
+            }
             _ => None,
         })
         .collect()
@@ -85,21 +112,42 @@ fn presences(events: &[(Arc<RoomEvent>, DeliveryFlags)]) -> Vec<(String, Presenc
 async fn creating_a_room_by_joining_gives_201_and_owner() {
     let e = engine().await;
     let alice = client(1, "alice@localhost");
-    join(&e, "team", &alice, "Alice", false).await.expect("join");
+    join(&e, "team", &alice, "Alice", false)
+        .await
+        .expect("join");
     let evs = alice.sink.take();
     let p = presences(&evs);
     assert_eq!(p.len(), 1);
-    assert!(p[0].2.contains(&201) && p[0].2.contains(&110), "codes {:?}", p[0].2);
-    let RoomEventKind::Presence(me) = &evs[0].0.kind else { panic!("presence first") };
+    assert!(
+        p[0].2.contains(&201) && p[0].2.contains(&110),
+        "codes {:?}",
+        p[0].2
+    );
+    let RoomEventKind::Presence(me) = &evs[0].0.kind else {
+        panic!("presence first")
+    };
     assert_eq!(me.affiliation, Affiliation::Owner);
     assert_eq!(me.role, Role::Moderator);
     // Reserved room is locked for others until configured.
     let bob = client(2, "bob@localhost");
-    assert_eq!(join(&e, "team", &bob, "Bob", false).await, Err(RoomError::ItemNotFound));
+    assert_eq!(
+        join(&e, "team", &bob, "Bob", false).await,
+        Err(RoomError::ItemNotFound)
+    );
     let (reply, rx) = oneshot::channel();
-    e.send("team", RoomCommand::SetConfig { actor_user: alice.r.user.clone(), config: RoomConfig::default(), reply }).await;
+    e.send(
+        "team",
+        RoomCommand::SetConfig {
+            actor_user: alice.r.user.clone(),
+            config: RoomConfig::default(),
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("configured");
-    join(&e, "team", &bob, "Bob", false).await.expect("bob joins after config");
+    join(&e, "team", &bob, "Bob", false)
+        .await
+        .expect("bob joins after config");
 }
 
 #[tokio::test]
@@ -107,9 +155,13 @@ async fn entry_order_history_and_seq() {
     let e = engine().await;
     let alice = client(1, "alice@localhost");
     let bob = client(2, "bob@localhost");
-    join(&e, "lobby", &alice, "alice", true).await.expect("join");
+    join(&e, "lobby", &alice, "alice", true)
+        .await
+        .expect("join");
     for i in 0..5 {
-        let m = post(&e, "lobby", &alice, &format!("m{i}")).await.expect("post");
+        let m = post(&e, "lobby", &alice, &format!("m{i}"))
+            .await
+            .expect("post");
         assert_eq!(m.seq, i + 1);
     }
     alice.sink.take();
@@ -126,14 +178,30 @@ async fn entry_order_history_and_seq() {
             _ => "?",
         })
         .collect();
-    assert_eq!(kinds, ["other", "self", "history", "history", "history", "history", "history", "subject"]);
+    assert_eq!(
+        kinds,
+        ["other", "self", "history", "history", "history", "history", "history", "subject"]
+    );
     // Alice saw bob arrive.
     let p = presences(&alice.sink.take());
-    assert_eq!(p, vec![("bob".into(), PresenceKind::Available, vec![], false)]);
+    assert_eq!(
+        p,
+        vec![("bob".into(), PresenceKind::Available, vec![], false)]
+    );
     // A post reaches both, sender included, only after commit; seq continues.
     let m = post(&e, "lobby", &bob, "hello").await.expect("post");
     assert_eq!(m.seq, 6);
-    let stored = e.store().history(m.room_id, &HistoryQuery { limit: 100, ..Default::default() }).await.expect("history");
+    let stored = e
+        .store()
+        .history(
+            m.room_id,
+            &HistoryQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("history");
     assert_eq!(stored.len(), 6);
     assert_eq!(stored[5].body, "hello");
     for c in [&alice, &bob] {
@@ -142,7 +210,10 @@ async fn entry_order_history_and_seq() {
             .take()
             .iter()
             .filter_map(|(e, _)| match &e.kind {
-                RoomEventKind::Message { message, history: false } => Some(message.body.clone()),
+                RoomEventKind::Message {
+                    message,
+                    history: false,
+                } => Some(message.body.clone()),
                 _ => None,
             })
             .collect();
@@ -155,27 +226,75 @@ async fn nick_conflict_change_and_private_messages() {
     let e = engine().await;
     let alice = client(1, "alice@localhost");
     let bob = client(2, "bob@localhost");
-    join(&e, "lobby", &alice, "alice", true).await.expect("join");
-    assert_eq!(join(&e, "lobby", &bob, "alice", false).await, Err(RoomError::Conflict));
+    join(&e, "lobby", &alice, "alice", true)
+        .await
+        .expect("join");
+    assert_eq!(
+        join(&e, "lobby", &bob, "alice", false).await,
+        Err(RoomError::Conflict)
+    );
     join(&e, "lobby", &bob, "bob", false).await.expect("join");
     alice.sink.take();
     let (reply, rx) = oneshot::channel();
-    e.send("lobby", RoomCommand::ChangeNick { client: 2, nick: "robert".into(), reply }).await;
+    e.send(
+        "lobby",
+        RoomCommand::ChangeNick {
+            client: 2,
+            nick: "robert".into(),
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("nick change");
     let p = alice.sink.take();
-    let RoomEventKind::Presence(gone) = &p[0].0.kind else { panic!() };
-    assert_eq!((gone.nick.as_str(), gone.kind, gone.new_nick.as_deref()), ("bob", PresenceKind::Unavailable, Some("robert")));
+    let RoomEventKind::Presence(gone) = &p[0].0.kind else {
+        panic!()
+    };
+    assert_eq!(
+        (gone.nick.as_str(), gone.kind, gone.new_nick.as_deref()),
+        ("bob", PresenceKind::Unavailable, Some("robert"))
+    );
     assert!(gone.codes.codes().any(|c| c == 303));
-    let RoomEventKind::Presence(back) = &p[1].0.kind else { panic!() };
-    assert_eq!((back.nick.as_str(), back.kind), ("robert", PresenceKind::Available));
+    let RoomEventKind::Presence(back) = &p[1].0.kind else {
+        panic!()
+    };
+    assert_eq!(
+        (back.nick.as_str(), back.kind),
+        ("robert", PresenceKind::Available)
+    );
     let (reply, rx) = oneshot::channel();
-    e.send("lobby", RoomCommand::Private { client: 1, to_nick: "robert".into(), body: "psst".into(), extra: None, origin_id: "x".into(), reply }).await;
+    e.send(
+        "lobby",
+        RoomCommand::Private {
+            client: 1,
+            to_nick: "robert".into(),
+            body: "psst".into(),
+            extra: None,
+            origin_id: "x".into(),
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("pm");
     let got = bob.sink.take();
     assert!(got.iter().any(|(e, _)| matches!(&e.kind, RoomEventKind::Private(pm) if pm.body == "psst" && pm.from_nick == "alice")));
     let (reply, rx) = oneshot::channel();
-    e.send("lobby", RoomCommand::Private { client: 1, to_nick: "nobody".into(), body: "x".into(), extra: None, origin_id: String::new(), reply }).await;
-    assert_eq!(rx.await.expect("reply"), Err(RoomError::RecipientUnavailable));
+    e.send(
+        "lobby",
+        RoomCommand::Private {
+            client: 1,
+            to_nick: "nobody".into(),
+            body: "x".into(),
+            extra: None,
+            origin_id: String::new(),
+            reply,
+        },
+    )
+    .await;
+    assert_eq!(
+        rx.await.expect("reply"),
+        Err(RoomError::RecipientUnavailable)
+    );
 }
 
 #[tokio::test]
@@ -185,36 +304,114 @@ async fn members_only_password_ban_and_kick() {
     let bob = client(2, "bob@localhost");
     let carol = client(3, "carol@localhost");
     join(&e, "club", &alice, "alice", true).await.expect("join");
-    let mut cfg = RoomConfig { members_only: true, ..Default::default() };
+    let mut cfg = RoomConfig {
+        members_only: true,
+        ..Default::default()
+    };
     let (reply, rx) = oneshot::channel();
-    e.send("club", RoomCommand::SetConfig { actor_user: alice.r.user.clone(), config: cfg.clone(), reply }).await;
+    e.send(
+        "club",
+        RoomCommand::SetConfig {
+            actor_user: alice.r.user.clone(),
+            config: cfg.clone(),
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("config");
-    assert_eq!(join(&e, "club", &bob, "bob", false).await, Err(RoomError::RegistrationRequired));
+    assert_eq!(
+        join(&e, "club", &bob, "bob", false).await,
+        Err(RoomError::RegistrationRequired)
+    );
     let (reply, rx) = oneshot::channel();
-    e.send("club", RoomCommand::SetAffiliation { client: 1, actor_user: alice.r.user.clone(), user: bob.r.user.clone(), affiliation: Affiliation::Member, reason: None, reply }).await;
+    e.send(
+        "club",
+        RoomCommand::SetAffiliation {
+            client: 1,
+            actor_user: alice.r.user.clone(),
+            user: bob.r.user.clone(),
+            affiliation: Affiliation::Member,
+            reason: None,
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("member");
-    join(&e, "club", &bob, "bob", false).await.expect("member joins");
+    join(&e, "club", &bob, "bob", false)
+        .await
+        .expect("member joins");
     cfg.members_only = false;
     cfg.password = Some("pw".into());
     let (reply, rx) = oneshot::channel();
-    e.send("club", RoomCommand::SetConfig { actor_user: alice.r.user.clone(), config: cfg, reply }).await;
+    e.send(
+        "club",
+        RoomCommand::SetConfig {
+            actor_user: alice.r.user.clone(),
+            config: cfg,
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("config");
-    assert_eq!(join(&e, "club", &carol, "carol", false).await, Err(RoomError::NotAuthorized));
+    assert_eq!(
+        join(&e, "club", &carol, "carol", false).await,
+        Err(RoomError::NotAuthorized)
+    );
     // Bob (member, participant) may not kick; alice (owner) kicks bob with 307.
     let (reply, rx) = oneshot::channel();
-    e.send("club", RoomCommand::SetRole { client: 2, nick: "alice".into(), role: Role::None, reason: None, reply }).await;
-    assert!(matches!(rx.await.expect("reply"), Err(RoomError::NotAllowed(_))));
+    e.send(
+        "club",
+        RoomCommand::SetRole {
+            client: 2,
+            nick: "alice".into(),
+            role: Role::None,
+            reason: None,
+            reply,
+        },
+    )
+    .await;
+    assert!(matches!(
+        rx.await.expect("reply"),
+        Err(RoomError::NotAllowed(_))
+    ));
     bob.sink.take();
     let (reply, rx) = oneshot::channel();
-    e.send("club", RoomCommand::SetRole { client: 1, nick: "bob".into(), role: Role::None, reason: Some("bye".into()), reply }).await;
+    e.send(
+        "club",
+        RoomCommand::SetRole {
+            client: 1,
+            nick: "bob".into(),
+            role: Role::None,
+            reason: Some("bye".into()),
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("kick");
     let p = presences(&bob.sink.take());
-    assert_eq!(p, vec![("bob".into(), PresenceKind::Unavailable, vec![307], true)]);
+    assert_eq!(
+        p,
+        vec![("bob".into(), PresenceKind::Unavailable, vec![307], true)]
+    );
     // Ban keeps him out.
     let (reply, rx) = oneshot::channel();
-    e.send("club", RoomCommand::SetAffiliation { client: 1, actor_user: alice.r.user.clone(), user: bob.r.user.clone(), affiliation: Affiliation::Outcast, reason: None, reply }).await;
+    e.send(
+        "club",
+        RoomCommand::SetAffiliation {
+            client: 1,
+            actor_user: alice.r.user.clone(),
+            user: bob.r.user.clone(),
+            affiliation: Affiliation::Outcast,
+            reason: None,
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("ban");
-    assert_eq!(join(&e, "club", &bob, "bob", false).await, Err(RoomError::Forbidden));
+    assert_eq!(
+        join(&e, "club", &bob, "bob", false).await,
+        Err(RoomError::Forbidden)
+    );
 }
 
 #[tokio::test]
@@ -222,14 +419,40 @@ async fn moderated_room_visitors_cannot_post_until_voiced() {
     let e = engine().await;
     let alice = client(1, "alice@localhost");
     let bob = client(2, "bob@localhost");
-    join(&e, "stage", &alice, "alice", true).await.expect("join");
+    join(&e, "stage", &alice, "alice", true)
+        .await
+        .expect("join");
     let (reply, rx) = oneshot::channel();
-    e.send("stage", RoomCommand::SetConfig { actor_user: alice.r.user.clone(), config: RoomConfig { moderated: true, ..Default::default() }, reply }).await;
+    e.send(
+        "stage",
+        RoomCommand::SetConfig {
+            actor_user: alice.r.user.clone(),
+            config: RoomConfig {
+                moderated: true,
+                ..Default::default()
+            },
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("config");
     join(&e, "stage", &bob, "bob", false).await.expect("join");
-    assert_eq!(post(&e, "stage", &bob, "hi").await.map(|_| ()), Err(RoomError::Forbidden));
+    assert_eq!(
+        post(&e, "stage", &bob, "hi").await.map(|_| ()),
+        Err(RoomError::Forbidden)
+    );
     let (reply, rx) = oneshot::channel();
-    e.send("stage", RoomCommand::SetRole { client: 1, nick: "bob".into(), role: Role::Participant, reason: None, reply }).await;
+    e.send(
+        "stage",
+        RoomCommand::SetRole {
+            client: 1,
+            nick: "bob".into(),
+            role: Role::Participant,
+            reason: None,
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("voice");
     post(&e, "stage", &bob, "hi").await.expect("voiced post");
 }
@@ -240,28 +463,62 @@ async fn archive_pages_and_persistence_across_engines() {
     let url = format!("sqlite://{}/p.db", dir.path().display());
     let alice = client(1, "alice@localhost");
     {
-        let e = Engine::new(open_store(&url).await.expect("store"), EngineConfig::default());
-        join(&e, "lobby", &alice, "alice", true).await.expect("join");
+        let e = Engine::new(
+            open_store(&url).await.expect("store"),
+            EngineConfig::default(),
+        );
+        join(&e, "lobby", &alice, "alice", true)
+            .await
+            .expect("join");
         for i in 0..120 {
-            post(&e, "lobby", &alice, &format!("n{i}")).await.expect("post");
+            post(&e, "lobby", &alice, &format!("n{i}"))
+                .await
+                .expect("post");
         }
         let (reply, rx) = oneshot::channel();
-        e.send("lobby", RoomCommand::SetSubject { client: 1, subject: "Welcome".into(), reply }).await;
+        e.send(
+            "lobby",
+            RoomCommand::SetSubject {
+                client: 1,
+                subject: "Welcome".into(),
+                reply,
+            },
+        )
+        .await;
         rx.await.expect("reply").expect("subject");
         alice.sink.take();
         e.shutdown().await;
         let p = presences(&alice.sink.take());
-        assert_eq!(p, vec![("alice".into(), PresenceKind::Unavailable, vec![332], true)]);
+        assert_eq!(
+            p,
+            vec![("alice".into(), PresenceKind::Unavailable, vec![332], true)]
+        );
     }
-    let e = Engine::new(open_store(&url).await.expect("store"), EngineConfig::default());
+    let e = Engine::new(
+        open_store(&url).await.expect("store"),
+        EngineConfig::default(),
+    );
     let info = e.room_info("lobby").await.expect("room persisted");
     assert_eq!(info.subject, "Welcome");
     let mut seen = Vec::new();
     let mut after = None;
     loop {
         let (reply, rx) = oneshot::channel();
-        let query = HistoryQuery { limit: 50, ..Default::default() };
-        e.send("lobby", RoomCommand::QueryArchive { actor_user: alice.r.user.clone(), query, after_id: after.clone(), before_id: None, reply }).await;
+        let query = HistoryQuery {
+            limit: 50,
+            ..Default::default()
+        };
+        e.send(
+            "lobby",
+            RoomCommand::QueryArchive {
+                actor_user: alice.r.user.clone(),
+                query,
+                after_id: after.clone(),
+                before_id: None,
+                reply,
+            },
+        )
+        .await;
         let page = rx.await.expect("reply").expect("page");
         assert_eq!(page.count, 120);
         seen.extend(page.messages.iter().map(|m| m.body.clone()));
@@ -273,14 +530,36 @@ async fn archive_pages_and_persistence_across_engines() {
     assert_eq!(seen, (0..120).map(|i| format!("n{i}")).collect::<Vec<_>>());
     // Last page from the end.
     let (reply, rx) = oneshot::channel();
-    let query = HistoryQuery { limit: 10, from_end: true, ..Default::default() };
-    e.send("lobby", RoomCommand::QueryArchive { actor_user: alice.r.user.clone(), query, after_id: None, before_id: None, reply }).await;
+    let query = HistoryQuery {
+        limit: 10,
+        from_end: true,
+        ..Default::default()
+    };
+    e.send(
+        "lobby",
+        RoomCommand::QueryArchive {
+            actor_user: alice.r.user.clone(),
+            query,
+            after_id: None,
+            before_id: None,
+            reply,
+        },
+    )
+    .await;
     let page = rx.await.expect("reply").expect("page");
     assert_eq!(page.messages.first().map(|m| m.body.as_str()), Some("n110"));
     assert!(!page.complete);
     // The seq continues after a restart.
-    join(&e, "lobby", &alice, "alice", false).await.expect("rejoin");
-    assert_eq!(post(&e, "lobby", &alice, "after restart").await.expect("post").seq, 121);
+    join(&e, "lobby", &alice, "alice", false)
+        .await
+        .expect("rejoin");
+    assert_eq!(
+        post(&e, "lobby", &alice, "after restart")
+            .await
+            .expect("post")
+            .seq,
+        121
+    );
 }
 
 #[tokio::test]
@@ -292,12 +571,32 @@ async fn destroy_removes_room_and_tells_occupants() {
     join(&e, "tmp", &bob, "bob", false).await.expect("join");
     bob.sink.take();
     let (reply, rx) = oneshot::channel();
-    e.send("tmp", RoomCommand::Destroy { actor_user: bob.r.user.clone(), reason: String::new(), alternate: None, reply }).await;
+    e.send(
+        "tmp",
+        RoomCommand::Destroy {
+            actor_user: bob.r.user.clone(),
+            reason: String::new(),
+            alternate: None,
+            reply,
+        },
+    )
+    .await;
     assert_eq!(rx.await.expect("reply"), Err(RoomError::Forbidden));
     let (reply, rx) = oneshot::channel();
-    e.send("tmp", RoomCommand::Destroy { actor_user: alice.r.user.clone(), reason: "done".into(), alternate: None, reply }).await;
+    e.send(
+        "tmp",
+        RoomCommand::Destroy {
+            actor_user: alice.r.user.clone(),
+            reason: "done".into(),
+            alternate: None,
+            reply,
+        },
+    )
+    .await;
     rx.await.expect("reply").expect("destroy");
-    assert!(bob.sink.take().iter().any(|(e, _)| matches!(&e.kind, RoomEventKind::Destroyed { reason, .. } if reason == "done")));
+    assert!(bob.sink.take().iter().any(
+        |(e, _)| matches!(&e.kind, RoomEventKind::Destroyed { reason, .. } if reason == "done")
+    ));
     assert!(e.store().get_room("tmp").await.expect("store").is_none());
     assert!(e.room_info("tmp").await.is_none());
 }

@@ -34,9 +34,9 @@ impl CommitQueue {
     pub(super) async fn submit(&self, message: StoredMessage) -> oneshot::Receiver<CommitResult> {
         let (done, rx) = oneshot::channel();
         if let Err(mpsc::error::SendError(job)) = self.tx.send(Job { message, done }).await {
-            let _ = job
-                .done
-                .send(Err(Arc::new(StoreError::Conflict("commit queue closed".into()))));
+            let _ = job.done.send(Err(Arc::new(StoreError::Conflict(
+                "commit queue closed".into(),
+            ))));
         }
         rx
     }

@@ -114,15 +114,28 @@ pub struct PrivateMessage {
 pub enum RoomEventKind {
     Presence(OccupantPresence),
     /// A groupchat message (live, or from history when `history` is true).
-    Message { message: Arc<StoredMessage>, history: bool },
-    Subject { nick: String, subject: String },
+    Message {
+        message: Arc<StoredMessage>,
+        history: bool,
+    },
+    Subject {
+        nick: String,
+        subject: String,
+    },
     Private(PrivateMessage),
     /// Room configuration changed (status codes 104/170/171/172/173).
-    ConfigChanged { codes: StatusCodes },
+    ConfigChanged {
+        codes: StatusCodes,
+    },
     /// The room was destroyed; the occupant is out.
-    Destroyed { reason: String, alternate: Option<String> },
+    Destroyed {
+        reason: String,
+        alternate: Option<String>,
+    },
     /// The room confirms a request whose answer is just "done" (e.g. subject set).
-    Notice { text: String },
+    Notice {
+        text: String,
+    },
 }
 
 /// One event: the room it comes from, what happened, and the encode cache.

@@ -26,6 +26,10 @@ pub struct EngineConfig {
     pub commit_batch: usize,
     /// Most messages a room keeps in memory for history on join.
     pub max_history: u32,
+    /// Whether clients may create rooms by joining them.
+    pub allow_client_room_creation: bool,
+    /// History length (messages sent on join by default) of rooms clients create.
+    pub default_history_length: u32,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +41,8 @@ impl Default for EngineConfig {
             room_queue: 1024,
             commit_batch: 512,
             max_history: 200,
+            allow_client_room_creation: true,
+            default_history_length: 20,
         }
     }
 }
@@ -103,7 +109,9 @@ impl Engine {
                 Ok(()) => return,
                 Err(mpsc::error::SendError(back)) => {
                     // The room task ended (destroyed/emptied) between lookup and send.
-                    self.inner.rooms.remove_if(&name, |_, v| v.same_channel(&tx));
+                    self.inner
+                        .rooms
+                        .remove_if(&name, |_, v| v.same_channel(&tx));
                     cmd = back;
                 }
             }
@@ -218,7 +226,9 @@ impl Engine {
             Ok(Some(record)) => RoomSeed::Existing(record),
             Ok(None) => match cmd {
                 RoomCommand::Join { req, .. } if req.create => {
-                    let record = self.create_for_join(name, &req.client.user, req.instant).await?;
+                    let record = self
+                        .create_for_join(name, &req.client.user, req.instant)
+                        .await?;
                     RoomSeed::Created(record)
                 }
                 _ => return Err(RoomError::ItemNotFound),
@@ -241,6 +251,11 @@ impl Engine {
     ) -> Result<RoomRecord, RoomError> {
         let name = validate_room_name(name)?;
         let cfg = &self.inner.config;
+        if !cfg.allow_client_room_creation {
+            return Err(RoomError::NotAllowed(
+                "rooms are created by the administrator on this server".into(),
+            ));
+        }
         if !cfg.local_domains.iter().any(|d| d == creator.domain()) {
             return Err(RoomError::NotAllowed(
                 "only local users may create rooms".into(),
@@ -267,7 +282,10 @@ impl Engine {
             id: 0,
             name,
             category: category.map(|c| c.id),
-            config: RoomConfig::default(),
+            config: RoomConfig {
+                history_length: cfg.default_history_length,
+                ..RoomConfig::default()
+            },
             subject: String::new(),
             subject_nick: String::new(),
             locked: !instant,

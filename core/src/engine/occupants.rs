@@ -93,7 +93,9 @@ impl Occupants {
         self.by_client.get(&client).map(String::as_str)
     }
     pub fn by_client(&self, client: ClientId) -> Option<&Occupant> {
-        self.by_client.get(&client).and_then(|n| self.by_nick.get(n))
+        self.by_client
+            .get(&client)
+            .and_then(|n| self.by_nick.get(n))
     }
     pub fn by_user<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = &'a Occupant> + 'a {
         self.by_nick.values().filter(move |o| &o.user == user)

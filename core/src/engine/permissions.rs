@@ -25,7 +25,9 @@ pub(super) fn check_role_change(
     new_role: Role,
 ) -> Result<(), RoomError> {
     if actor_role != Role::Moderator {
-        return Err(RoomError::NotAllowed("only moderators may change roles".into()));
+        return Err(RoomError::NotAllowed(
+            "only moderators may change roles".into(),
+        ));
     }
     // Granting or revoking moderator needs admin or owner.
     if (new_role == Role::Moderator || target_role == Role::Moderator)
@@ -89,16 +91,38 @@ mod tests {
 
     #[test]
     fn moderator_kicks_participant_but_not_admin() {
-        assert!(check_role_change(R::Moderator, A::Member, R::Participant, A::None, R::None).is_ok());
-        assert!(check_role_change(R::Moderator, A::Owner, R::Moderator, A::Admin, R::None).is_err());
-        assert!(check_role_change(R::Participant, A::Member, R::Participant, A::None, R::None).is_err());
+        assert!(
+            check_role_change(R::Moderator, A::Member, R::Participant, A::None, R::None).is_ok()
+        );
+        assert!(
+            check_role_change(R::Moderator, A::Owner, R::Moderator, A::Admin, R::None).is_err()
+        );
+        assert!(
+            check_role_change(R::Participant, A::Member, R::Participant, A::None, R::None).is_err()
+        );
     }
 
     #[test]
     fn voice_and_moderator_grants() {
-        assert!(check_role_change(R::Moderator, A::None, R::Visitor, A::None, R::Participant).is_ok());
-        assert!(check_role_change(R::Moderator, A::Member, R::Participant, A::None, R::Moderator).is_err());
-        assert!(check_role_change(R::Moderator, A::Admin, R::Participant, A::None, R::Moderator).is_ok());
+        assert!(
+            check_role_change(R::Moderator, A::None, R::Visitor, A::None, R::Participant).is_ok()
+        );
+        assert!(check_role_change(
+            R::Moderator,
+            A::Member,
+            R::Participant,
+            A::None,
+            R::Moderator
+        )
+        .is_err());
+        assert!(check_role_change(
+            R::Moderator,
+            A::Admin,
+            R::Participant,
+            A::None,
+            R::Moderator
+        )
+        .is_ok());
     }
 
     #[test]

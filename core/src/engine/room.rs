@@ -25,8 +25,13 @@ pub(super) enum RoomSeed {
 
 type PendingCommit = Pin<
     Box<
-        dyn Future<Output = (CommitResult, Arc<StoredMessage>, RoomReply<Arc<StoredMessage>>)>
-            + Send,
+        dyn Future<
+                Output = (
+                    CommitResult,
+                    Arc<StoredMessage>,
+                    RoomReply<Arc<StoredMessage>>,
+                ),
+            > + Send,
     >,
 >;
 
@@ -377,8 +382,7 @@ impl Room {
                 }
             }
         }
-        metrics::counter!("palaver_deliveries_total")
-            .increment(self.occupants.len() as u64);
+        metrics::counter!("palaver_deliveries_total").increment(self.occupants.len() as u64);
     }
 
     /// Sends one event to the sessions of a single occupant.

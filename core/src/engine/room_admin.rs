@@ -2,9 +2,7 @@
 //! roles (kick, voice, moderator), affiliations (member, admin, owner, ban), configuration,
 //! destruction, invitations and archive queries.
 
-use super::commands::{
-    ArchivePage, ClientId, InviteTicket, RoomError, RoomReply, RosterEntry,
-};
+use super::commands::{ArchivePage, ClientId, InviteTicket, RoomError, RoomReply, RosterEntry};
 use super::events::{
     DeliveryFlags, PresenceKind, PrivateMessage, RoomEvent, RoomEventKind, StatusCodes,
 };
@@ -50,7 +48,9 @@ impl Room {
             return Err(RoomError::NotAcceptable);
         };
         if !self.record.config.allow_private_messages && from.role != Role::Moderator {
-            return Err(RoomError::NotAllowed("private messages are off in this room".into()));
+            return Err(RoomError::NotAllowed(
+                "private messages are off in this room".into(),
+            ));
         }
         if self.occupants.get(to_nick).is_none() {
             return Err(RoomError::RecipientUnavailable);
@@ -92,7 +92,13 @@ impl Room {
         let Some(target) = self.occupants.get(nick) else {
             return Err(RoomError::RecipientUnavailable);
         };
-        check_role_change(actor.role, actor.affiliation, target.role, target.affiliation, role)?;
+        check_role_change(
+            actor.role,
+            actor.affiliation,
+            target.role,
+            target.affiliation,
+            role,
+        )?;
         let actor_nick = actor.nick.clone();
         if role == Role::None {
             self.remove_with_code(nick, StatusCodes::KICKED, Some(actor_nick), reason);
@@ -123,9 +129,16 @@ impl Room {
         check_affiliation_change(actor_aff, current, affiliation)?;
         if current == Affiliation::Owner
             && affiliation != Affiliation::Owner
-            && self.affiliations.values().filter(|a| **a == Affiliation::Owner).count() <= 1
+            && self
+                .affiliations
+                .values()
+                .filter(|a| **a == Affiliation::Owner)
+                .count()
+                <= 1
         {
-            return Err(RoomError::NotAllowed("a room must keep at least one owner".into()));
+            return Err(RoomError::NotAllowed(
+                "a room must keep at least one owner".into(),
+            ));
         }
         let reason_text = reason.clone().unwrap_or_default();
         self.engine
@@ -143,10 +156,19 @@ impl Room {
             .by_client(client)
             .map(|o| o.nick.clone())
             .or_else(|| Some(actor_user.to_string()));
-        let nicks: Vec<String> = self.occupants.by_user(user).map(|o| o.nick.clone()).collect();
+        let nicks: Vec<String> = self
+            .occupants
+            .by_user(user)
+            .map(|o| o.nick.clone())
+            .collect();
         for nick in nicks {
             if affiliation == Affiliation::Outcast {
-                self.remove_with_code(&nick, StatusCodes::BANNED, actor_nick.clone(), reason.clone());
+                self.remove_with_code(
+                    &nick,
+                    StatusCodes::BANNED,
+                    actor_nick.clone(),
+                    reason.clone(),
+                );
             } else if self.record.config.members_only && affiliation < Affiliation::Member {
                 self.remove_with_code(
                     &nick,
@@ -156,12 +178,13 @@ impl Room {
                 );
             } else if let Some(occ) = self.occupants.get_mut(&nick) {
                 occ.affiliation = affiliation;
-                occ.role = role_on_entry(affiliation, self.record.config.moderated)
-                    .max(if occ.role == Role::Moderator && affiliation < Affiliation::Admin {
+                occ.role = role_on_entry(affiliation, self.record.config.moderated).max(
+                    if occ.role == Role::Moderator && affiliation < Affiliation::Admin {
                         Role::Participant
                     } else {
                         Role::None
-                    });
+                    },
+                );
                 let mut presence = occ.presence(PresenceKind::Available, StatusCodes::empty());
                 presence.actor = actor_nick.clone();
                 presence.reason = reason.clone();
@@ -204,8 +227,16 @@ impl Room {
         Ok(out)
     }
 
-    pub(super) fn get_roles(&self, actor: &UserId, role: Role) -> Result<Vec<RosterEntry>, RoomError> {
-        if !self.occupants.by_user(actor).any(|o| o.role == Role::Moderator) {
+    pub(super) fn get_roles(
+        &self,
+        actor: &UserId,
+        role: Role,
+    ) -> Result<Vec<RosterEntry>, RoomError> {
+        if !self
+            .occupants
+            .by_user(actor)
+            .any(|o| o.role == Role::Moderator)
+        {
             return Err(RoomError::Forbidden);
         }
         let mut out: Vec<RosterEntry> = self
@@ -281,7 +312,8 @@ impl Room {
                 .collect();
             for nick in changed {
                 if let Some(o) = self.occupants.get(&nick) {
-                    let ev = o.presence_event(&self.name, PresenceKind::Available, StatusCodes::empty());
+                    let ev =
+                        o.presence_event(&self.name, PresenceKind::Available, StatusCodes::empty());
                     self.broadcast(&ev, Some(&nick));
                 }
             }
@@ -349,7 +381,8 @@ impl Room {
                     .set_affiliation(self.record.id, invitee, Affiliation::Member, "invited")
                     .await
                     .map_err(|_| RoomError::Internal)?;
-                self.affiliations.insert(invitee.clone(), Affiliation::Member);
+                self.affiliations
+                    .insert(invitee.clone(), Affiliation::Member);
             }
         }
         Ok(ticket)
@@ -425,14 +458,10 @@ impl Room {
 
     /// Writes the room record and adopts it.
     async fn persist(&mut self, record: crate::model::RoomRecord) -> Result<(), RoomError> {
-        self.engine
-            .store
-            .update_room(&record)
-            .await
-            .map_err(|e| {
-                tracing::error!(room = %self.name, error = %e, "saving room failed");
-                RoomError::Internal
-            })?;
+        self.engine.store.update_room(&record).await.map_err(|e| {
+            tracing::error!(room = %self.name, error = %e, "saving room failed");
+            RoomError::Internal
+        })?;
         self.record = record;
         Ok(())
     }

@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 /// Nicks: 1–64 characters, no control characters, not only whitespace.
 pub(super) fn validate_nick(nick: &str) -> Result<(), RoomError> {
-    if nick.trim().is_empty() || nick.chars().count() > 64 || nick.chars().any(char::is_control)
-    {
+    if nick.trim().is_empty() || nick.chars().count() > 64 || nick.chars().any(char::is_control) {
         return Err(RoomError::BadRequest("invalid nickname".into()));
     }
     Ok(())
@@ -71,7 +70,9 @@ impl Room {
             let others: Vec<Arc<RoomEvent>> = self
                 .occupants
                 .iter()
-                .map(|o| o.presence_event(&self.name, PresenceKind::Available, StatusCodes::empty()))
+                .map(|o| {
+                    o.presence_event(&self.name, PresenceKind::Available, StatusCodes::empty())
+                })
                 .collect();
             for ev in &others {
                 let flags = DeliveryFlags {
@@ -83,7 +84,8 @@ impl Room {
                 }
             }
             // 2. The newcomer's presence to everyone else.
-            let ev = occupant.presence_event(&self.name, PresenceKind::Available, StatusCodes::empty());
+            let ev =
+                occupant.presence_event(&self.name, PresenceKind::Available, StatusCodes::empty());
             self.broadcast(&ev, None);
             self.occupants.insert(occupant);
             metrics::gauge!("palaver_occupants").increment(1.0);
@@ -210,7 +212,11 @@ impl Room {
             .config
             .history_length
             .min(self.engine.config.max_history) as usize;
-        let mut max = req.max_stanzas.map(|m| m as usize).unwrap_or(room_max).min(room_max);
+        let mut max = req
+            .max_stanzas
+            .map(|m| m as usize)
+            .unwrap_or(room_max)
+            .min(room_max);
         let now = super::handle::now_millis();
         let mut not_before = i64::MIN;
         if let Some(s) = req.seconds {
@@ -256,7 +262,10 @@ impl Room {
         let Some(occ) = self.occupants.get(&old) else {
             return Err(RoomError::Internal);
         };
-        let mut gone = occ.presence(PresenceKind::Unavailable, StatusCodes::empty().with(StatusCodes::NICK_CHANGED));
+        let mut gone = occ.presence(
+            PresenceKind::Unavailable,
+            StatusCodes::empty().with(StatusCodes::NICK_CHANGED),
+        );
         gone.role = occ.role;
         gone.new_nick = Some(new.clone());
         let ev = RoomEvent::new(self.name.clone(), RoomEventKind::Presence(gone));

@@ -9,7 +9,6 @@
 //! The SQL text, bound values and row mapping are shared with the PostgreSQL backend
 //! (`rows.rs`); only connection setup and the batch insert are SQLite specific.
 
-
 use super::rows::*;
 use super::{Store, StoreError, StoreResult};
 use crate::model::*;

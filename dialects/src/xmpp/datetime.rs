@@ -24,7 +24,12 @@ pub fn parse_millis(s: &str) -> Option<i64> {
     }
     let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
     let bytes = s.as_bytes();
-    if bytes[4] != b'-' || bytes[7] != b'-' || (bytes[10] != b'T' && bytes[10] != b't') || bytes[13] != b':' || bytes[16] != b':' {
+    if bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || (bytes[10] != b'T' && bytes[10] != b't')
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
         return None;
     }
     let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
@@ -95,15 +100,35 @@ mod tests {
     fn known_instants() {
         assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_millis(1_795_422_677_123), "2026-11-23T08:31:17.123Z");
-        assert_eq!(parse_millis("2026-11-23T08:31:17.123Z"), Some(1_795_422_677_123));
-        assert_eq!(parse_millis("2026-11-23T09:31:17.123+01:00"), Some(1_795_422_677_123));
-        assert_eq!(parse_millis("2026-11-23T08:31:17Z"), Some(1_795_422_677_000));
-        assert_eq!(parse_millis("2000-02-29T00:00:00.5Z"), Some(951_782_400_500));
+        assert_eq!(
+            parse_millis("2026-11-23T08:31:17.123Z"),
+            Some(1_795_422_677_123)
+        );
+        assert_eq!(
+            parse_millis("2026-11-23T09:31:17.123+01:00"),
+            Some(1_795_422_677_123)
+        );
+        assert_eq!(
+            parse_millis("2026-11-23T08:31:17Z"),
+            Some(1_795_422_677_000)
+        );
+        assert_eq!(
+            parse_millis("2000-02-29T00:00:00.5Z"),
+            Some(951_782_400_500)
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "2026-13-01T00:00:00Z", "2026-11-23 08:31:17Z", "2026-11-23T08:31:17", "x026-11-23T08:31:17Z", "2026-11-23T08:31:17.Z", "2026-11-23T08:31:17+0100"] {
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23 08:31:17Z",
+            "2026-11-23T08:31:17",
+            "x026-11-23T08:31:17Z",
+            "2026-11-23T08:31:17.Z",
+            "2026-11-23T08:31:17+0100",
+        ] {
             assert_eq!(parse_millis(bad), None, "{bad}");
         }
     }

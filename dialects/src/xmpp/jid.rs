@@ -49,7 +49,11 @@ impl Jid {
         {
             return Err(JidError("bad domain character"));
         }
-        if local.len() > 1023 || local.chars().any(|c| c.is_whitespace() || c.is_control() || LOCAL_FORBIDDEN.contains(&c)) {
+        if local.len() > 1023
+            || local
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || LOCAL_FORBIDDEN.contains(&c))
+        {
             return Err(JidError("bad local part"));
         }
         if resource.len() > 1023 || resource.chars().any(|c| c.is_control()) {
@@ -126,7 +130,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "@localhost", "a@", "a@b/", "a b@c", "a@b c", "a<@b", "a@b\u{0}"] {
+        for bad in [
+            "",
+            "@localhost",
+            "a@",
+            "a@b/",
+            "a b@c",
+            "a@b c",
+            "a<@b",
+            "a@b\u{0}",
+        ] {
             assert!(Jid::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(Jid::parse(&"a".repeat(4000)).is_err());

@@ -36,15 +36,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    /// Moves the reader state onto a new transport (after the TLS handshake).
-    pub fn with_io<T>(self, io: T) -> Conn<T> {
-        Conn {
-            io,
-            reader: self.reader,
-            buf: self.buf,
-        }
-    }
-
     /// The next complete stream event, reading as needed; fails after `timeout` of silence.
     pub async fn next_event(&mut self, timeout: Duration) -> Result<StreamEvent, ConnError> {
         loop {
@@ -58,7 +49,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if n == 0 {
                 return Err(ConnError::Closed);
             }
-            self.reader.feed(&self.buf[..n]).map_err(ConnError::Stream)?;
+            self.reader
+                .feed(&self.buf[..n])
+                .map_err(ConnError::Stream)?;
         }
     }
 
@@ -86,7 +79,9 @@ pub fn stream_error_bytes(condition: &str, text: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(200);
     let mut w = XmlWriter::new(&mut out);
     w.open("stream:error").close_start();
-    w.open(condition).attr("xmlns", ns::STREAM_ERRORS).close_empty();
+    w.open(condition)
+        .attr("xmlns", ns::STREAM_ERRORS)
+        .close_empty();
     if let Some(t) = text {
         w.open("text")
             .attr("xmlns", ns::STREAM_ERRORS)

@@ -19,7 +19,10 @@ pub async fn handle_event(session: &mut Session, ev: StreamEvent) {
         StreamEvent::Open { .. } => {
             session
                 .wbuf
-                .extend_from_slice(&super::conn::stream_error_bytes("bad-format", Some("stream already open")));
+                .extend_from_slice(&super::conn::stream_error_bytes(
+                    "bad-format",
+                    Some("stream already open"),
+                ));
             session.closing = true;
         }
         StreamEvent::Stanza(el) => handle_stanza(session, el).await,
@@ -27,7 +30,13 @@ pub async fn handle_event(session: &mut Session, ev: StreamEvent) {
 }
 
 /// Replies with an error unless the stanza is itself an error or result (RFC 6120 §8.3.1).
-pub fn reply_error(session: &mut Session, el: &Element, err_type: &str, condition: &str, text: Option<&str>) {
+pub fn reply_error(
+    session: &mut Session,
+    el: &Element,
+    err_type: &str,
+    condition: &str,
+    text: Option<&str>,
+) {
     if matches!(el.attr("type"), Some("error") | Some("result")) {
         return;
     }
@@ -38,12 +47,15 @@ pub fn reply_error(session: &mut Session, el: &Element, err_type: &str, conditio
 }
 
 async fn handle_stanza(session: &mut Session, mut el: Element) {
-    let is_stanza = el.ns == ns::CLIENT && matches!(el.name.as_str(), "iq" | "message" | "presence");
+    let is_stanza =
+        el.ns == ns::CLIENT && matches!(el.name.as_str(), "iq" | "message" | "presence");
     if !is_stanza {
-        session.wbuf.extend_from_slice(&super::conn::stream_error_bytes(
-            "unsupported-stanza-type",
-            Some("only iq, message and presence are allowed here"),
-        ));
+        session
+            .wbuf
+            .extend_from_slice(&super::conn::stream_error_bytes(
+                "unsupported-stanza-type",
+                Some("only iq, message and presence are allowed here"),
+            ));
         session.closing = true;
         return;
     }
@@ -59,7 +71,13 @@ async fn handle_stanza(session: &mut Session, mut el: Element) {
         }
     };
     if el.name == "iq" && !valid_iq(&el) {
-        reply_error(session, &el, "modify", "bad-request", Some("an iq needs an id, a type and one child"));
+        reply_error(
+            session,
+            &el,
+            "modify",
+            "bad-request",
+            Some("an iq needs an id, a type and one child"),
+        );
         return;
     }
     let svc = session.svc.clone();

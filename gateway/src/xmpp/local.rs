@@ -59,7 +59,13 @@ fn server_iq(session: &mut Session, el: &Element) {
                     .with_attr("type", "im")
                     .with_attr("name", "palaver"),
             );
-            for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::VERSION, ns::VCARD] {
+            for f in [
+                ns::DISCO_INFO,
+                ns::DISCO_ITEMS,
+                ns::PING,
+                ns::VERSION,
+                ns::VCARD,
+            ] {
                 query.append_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", f));
             }
             Some(iq_result(session, el).with_child(query))
@@ -68,15 +74,22 @@ fn server_iq(session: &mut Session, el: &Element) {
             let item = Element::new("item", ns::DISCO_ITEMS)
                 .with_attr("jid", session.svc.muc_domain.as_str())
                 .with_attr("name", "Chat rooms");
-            Some(iq_result(session, el).with_child(Element::new("query", ns::DISCO_ITEMS).with_child(item)))
+            Some(
+                iq_result(session, el)
+                    .with_child(Element::new("query", ns::DISCO_ITEMS).with_child(item)),
+            )
         }
         (ns::VERSION, "query", true) => {
             let query = Element::new("query", ns::VERSION)
                 .with_child(Element::new("name", ns::VERSION).with_text("palaver"))
-                .with_child(Element::new("version", ns::VERSION).with_text(env!("CARGO_PKG_VERSION")));
+                .with_child(
+                    Element::new("version", ns::VERSION).with_text(env!("CARGO_PKG_VERSION")),
+                );
             Some(iq_result(session, el).with_child(query))
         }
-        (ns::VCARD, "vCard", true) => Some(iq_result(session, el).with_child(Element::new("vCard", ns::VCARD))),
+        (ns::VCARD, "vCard", true) => {
+            Some(iq_result(session, el).with_child(Element::new("vCard", ns::VCARD)))
+        }
         _ => None,
     };
     match reply {
@@ -91,15 +104,24 @@ async fn broadcast_presence(session: &mut Session, el: &Element) {
     match el.attr("type") {
         None => {
             session.available = true;
-            session.svc.router.set_available(&bare, session.client_id, true);
+            session
+                .svc
+                .router
+                .set_available(&bare, session.client_id, true);
             // Echo to the user's own available sessions (this one included).
             let mut echo = el.clone();
             echo.remove_attr("to");
-            session.svc.router.deliver(&bare, None, Bytes::from(echo.to_bytes(ns::CLIENT)));
+            session
+                .svc
+                .router
+                .deliver(&bare, None, Bytes::from(echo.to_bytes(ns::CLIENT)));
         }
         Some("unavailable") => {
             session.available = false;
-            session.svc.router.set_available(&bare, session.client_id, false);
+            session
+                .svc
+                .router
+                .set_available(&bare, session.client_id, false);
             session.leave_all_rooms().await;
         }
         _ => {}
@@ -115,7 +137,11 @@ pub async fn handle_user(session: &mut Session, el: Element, to: Jid) {
         }
         return reply_error(session, &el, "cancel", "service-unavailable", None);
     }
-    if el.name == "presence" && el.attr("type").is_some_and(|t| t.starts_with("subscri") || t.starts_with("unsubscri")) {
+    if el.name == "presence"
+        && el
+            .attr("type")
+            .is_some_and(|t| t.starts_with("subscri") || t.starts_with("unsubscri"))
+    {
         // No roster subscriptions yet: accepted and dropped.
         return;
     }
@@ -125,6 +151,12 @@ pub async fn handle_user(session: &mut Session, el: Element, to: Jid) {
     let resource = (!to.is_bare()).then_some(to.resource.as_str());
     let delivered = session.svc.router.deliver(&to.bare(), resource, stanza);
     if delivered == 0 && el.name != "presence" {
-        reply_error(session, &el, "cancel", "service-unavailable", Some("the recipient is not online"));
+        reply_error(
+            session,
+            &el,
+            "cancel",
+            "service-unavailable",
+            Some("the recipient is not online"),
+        );
     }
 }

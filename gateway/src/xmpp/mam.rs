@@ -28,12 +28,17 @@ struct Parsed {
 }
 
 fn parse(q: &Element) -> Result<Parsed, String> {
-    let mut query = HistoryQuery { limit: DEFAULT_MAX, ..Default::default() };
+    let mut query = HistoryQuery {
+        limit: DEFAULT_MAX,
+        ..Default::default()
+    };
     let mut after = None;
     let mut before = None;
     if let Some(x) = q.get_child("x", ns::DATA_FORMS) {
         for (var, values) in submitted_values(x) {
-            let Some(v) = values.into_iter().next().filter(|v| !v.is_empty()) else { continue };
+            let Some(v) = values.into_iter().next().filter(|v| !v.is_empty()) else {
+                continue;
+            };
             match var.as_str() {
                 "start" => query.start = Some(parse_millis(&v).ok_or("bad start")?),
                 "end" => query.end = Some(parse_millis(&v).ok_or("bad end")?),
@@ -53,7 +58,11 @@ fn parse(q: &Element) -> Result<Parsed, String> {
     }
     if let Some(set) = q.get_child("set", ns::RSM) {
         if let Some(max) = set.child_text("max", ns::RSM) {
-            query.limit = max.trim().parse::<u32>().map_err(|_| "bad max")?.min(LIMIT_MAX);
+            query.limit = max
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| "bad max")?
+                .min(LIMIT_MAX);
         }
         if let Some(a) = set.child_text("after", ns::RSM).filter(|a| !a.is_empty()) {
             after = Some(a);
@@ -66,12 +75,18 @@ fn parse(q: &Element) -> Result<Parsed, String> {
             }
         }
     }
-    Ok(Parsed { query, after, before })
+    Ok(Parsed {
+        query,
+        after,
+        before,
+    })
 }
 
 /// An IQ carrying `<query xmlns='urn:xmpp:mam:2'/>` to a room.
 pub async fn query(session: &mut Session, el: &Element, to: &Jid) {
-    let Some(q) = el.get_child("query", ns::MAM) else { return };
+    let Some(q) = el.get_child("query", ns::MAM) else {
+        return;
+    };
     let muc = session.svc.muc_domain.clone();
     let me = session.jid_str.clone();
     let reply = result_for(el, &muc, &me);
@@ -105,13 +120,20 @@ pub async fn query(session: &mut Session, el: &Element, to: &Jid) {
     session.pending.push(Box::pin(async move {
         let page = match rx.await {
             Ok(Ok(page)) => page,
-            Ok(Err(e)) => return Completion::Send(room_error_element(&original, &muc, &me, &e).to_bytes(ns::CLIENT)),
+            Ok(Err(e)) => {
+                return Completion::Send(
+                    room_error_element(&original, &muc, &me, &e).to_bytes(ns::CLIENT),
+                )
+            }
             Err(_) => return Completion::Nothing,
         };
         let mut out = Vec::with_capacity(512 * (page.messages.len() + 1));
         for m in &page.messages {
             let mut w = XmlWriter::new(&mut out);
-            w.open("message").attr("to", &me).attr("from", &room_jid).close_start();
+            w.open("message")
+                .attr("to", &me)
+                .attr("from", &room_jid)
+                .close_start();
             w.open("result").attr("xmlns", ns::MAM);
             if let Some(qid) = &query_id {
                 w.attr("queryid", qid);

@@ -72,17 +72,27 @@ async fn presence(session: &mut Session, el: Element, to: Jid) {
     let room: Arc<str> = Arc::from(to.local.as_str());
     let engine = session.svc.ctx.engine.clone();
     match el.attr("type") {
-        Some("unavailable") | Some("error") => {
-            if session.joined.remove(&room).is_some() {
-                let status = presence_payload(&el);
-                engine
-                    .send(&room, RoomCommand::Leave { client: session.client_id, status })
-                    .await;
-            }
+        Some("unavailable") | Some("error") if session.joined.remove(&room).is_some() => {
+            let status = presence_payload(&el);
+            engine
+                .send(
+                    &room,
+                    RoomCommand::Leave {
+                        client: session.client_id,
+                        status,
+                    },
+                )
+                .await;
         }
         None => {
             if to.resource.is_empty() {
-                return reply_error(session, &el, "modify", "jid-malformed", Some("a nickname is required"));
+                return reply_error(
+                    session,
+                    &el,
+                    "modify",
+                    "jid-malformed",
+                    Some("a nickname is required"),
+                );
             }
             let x = el.get_child("x", ns::MUC);
             let req = JoinRequest {
@@ -124,7 +134,8 @@ async fn presence(session: &mut Session, el: Element, to: Jid) {
 fn message_extra(el: &Element) -> Option<String> {
     let mut out = Vec::new();
     for child in el.children() {
-        let drop = (child.ns == ns::CLIENT && matches!(child.name.as_str(), "body" | "subject" | "thread"))
+        let drop = (child.ns == ns::CLIENT
+            && matches!(child.name.as_str(), "body" | "subject" | "thread"))
             || child.ns == ns::SID && child.name == "stanza-id"
             || child.ns == ns::OCCUPANT_ID
             || child.ns == ns::DELAY
@@ -157,7 +168,13 @@ async fn message(session: &mut Session, el: Element, to: Jid) {
         if let Some(x) = el.get_child("x", ns::MUC_USER) {
             return invitations(session, &el, &room, x).await;
         }
-        return reply_error(session, &el, "modify", "bad-request", Some("send groupchat messages to a room"));
+        return reply_error(
+            session,
+            &el,
+            "modify",
+            "bad-request",
+            Some("send groupchat messages to a room"),
+        );
     }
     let engine = session.svc.ctx.engine.clone();
     let body = el.child_text("body", ns::CLIENT);
@@ -182,7 +199,14 @@ async fn message(session: &mut Session, el: Element, to: Jid) {
         }
         (None, Some(subject)) => {
             let (reply, rx) = oneshot::channel();
-            (RoomCommand::SetSubject { client: session.client_id, subject, reply }, ReplyRx::Unit(rx))
+            (
+                RoomCommand::SetSubject {
+                    client: session.client_id,
+                    subject,
+                    reply,
+                },
+                ReplyRx::Unit(rx),
+            )
         }
         // Chat states and other body-less groupchat messages are not stored or relayed.
         (None, None) => return,
@@ -196,14 +220,20 @@ async fn message(session: &mut Session, el: Element, to: Jid) {
             ReplyRx::Unit(rx) => rx.await,
         };
         match result {
-            Ok(Err(e)) => Completion::Send(room_error_element(&el, &domain, &me, &e).to_bytes(ns::CLIENT)),
+            Ok(Err(e)) => {
+                Completion::Send(room_error_element(&el, &domain, &me, &e).to_bytes(ns::CLIENT))
+            }
             _ => Completion::Nothing,
         }
     }));
 }
 
 enum ReplyRx {
-    Post(oneshot::Receiver<Result<Arc<palaver_core::StoredMessage>, palaver_core::engine::RoomError>>),
+    Post(
+        oneshot::Receiver<
+            Result<Arc<palaver_core::StoredMessage>, palaver_core::engine::RoomError>,
+        >,
+    ),
     Unit(oneshot::Receiver<Result<(), palaver_core::engine::RoomError>>),
 }
 
@@ -225,7 +255,9 @@ async fn private_message(session: &mut Session, el: Element, room: &Arc<str>, ni
     let me = session.jid_str.clone();
     session.pending.push(Box::pin(async move {
         match rx.await {
-            Ok(Err(e)) => Completion::Send(room_error_element(&el, &domain, &me, &e).to_bytes(ns::CLIENT)),
+            Ok(Err(e)) => {
+                Completion::Send(room_error_element(&el, &domain, &me, &e).to_bytes(ns::CLIENT))
+            }
             _ => Completion::Nothing,
         }
     }));
@@ -244,8 +276,13 @@ async fn invitations(session: &mut Session, el: &Element, room: &Arc<str>, x: &E
             d.append_child(Element::new("reason", ns::MUC_USER).with_text(r));
         }
         out_x.append_child(d);
-        let msg = Element::new("message", ns::CLIENT).with_attr("from", room_jid.as_str()).with_child(out_x);
-        session.svc.router.deliver(&to.bare(), None, Bytes::from(msg.to_bytes(ns::CLIENT)));
+        let msg = Element::new("message", ns::CLIENT)
+            .with_attr("from", room_jid.as_str())
+            .with_child(out_x);
+        session
+            .svc
+            .router
+            .deliver(&to.bare(), None, Bytes::from(msg.to_bytes(ns::CLIENT)));
     }
     for invite in x.children_named("invite", ns::MUC_USER) {
         let Some(invitee) = invite.attr("to").and_then(|t| Jid::parse(t).ok()) else {
@@ -255,7 +292,13 @@ async fn invitations(session: &mut Session, el: &Element, room: &Arc<str>, x: &E
             return reply_error(session, el, "modify", "jid-malformed", None);
         };
         if invitee.domain != session.svc.domain {
-            return reply_error(session, el, "cancel", "remote-server-not-found", Some("this server does not federate yet"));
+            return reply_error(
+                session,
+                el,
+                "cancel",
+                "remote-server-not-found",
+                Some("this server does not federate yet"),
+            );
         }
         let reason = invite.child_text("reason", ns::MUC_USER);
         let (reply, rx) = oneshot::channel();
@@ -263,7 +306,14 @@ async fn invitations(session: &mut Session, el: &Element, room: &Arc<str>, x: &E
             .svc
             .ctx
             .engine
-            .send(room, RoomCommand::Invite { client: session.client_id, invitee: user, reply })
+            .send(
+                room,
+                RoomCommand::Invite {
+                    client: session.client_id,
+                    invitee: user,
+                    reply,
+                },
+            )
             .await;
         let svc = session.svc.clone();
         let from_jid = session.jid_str.clone();
@@ -272,24 +322,33 @@ async fn invitations(session: &mut Session, el: &Element, room: &Arc<str>, x: &E
         session.pending.push(Box::pin(async move {
             match rx.await {
                 Ok(Ok(ticket)) => {
-                    let mut inv = Element::new("invite", ns::MUC_USER).with_attr("from", from_jid.as_str());
+                    let mut inv =
+                        Element::new("invite", ns::MUC_USER).with_attr("from", from_jid.as_str());
                     if let Some(r) = &reason {
-                        inv.append_child(Element::new("reason", ns::MUC_USER).with_text(r.as_str()));
+                        inv.append_child(
+                            Element::new("reason", ns::MUC_USER).with_text(r.as_str()),
+                        );
                     }
                     let mut x = Element::new("x", ns::MUC_USER).with_child(inv);
                     if let Some(pw) = ticket.password {
                         x.append_child(Element::new("password", ns::MUC_USER).with_text(pw));
                     }
-                    let body = format!("{} invites you to the room {room_jid}", ticket.inviter_nick);
+                    let body =
+                        format!("{} invites you to the room {room_jid}", ticket.inviter_nick);
                     let msg = Element::new("message", ns::CLIENT)
                         .with_attr("from", room_jid.as_str())
                         .with_child(x)
                         .with_child(Element::new("body", ns::CLIENT).with_text(body));
-                    svc.router.deliver(&invitee.bare(), None, Bytes::from(msg.to_bytes(ns::CLIENT)));
+                    svc.router.deliver(
+                        &invitee.bare(),
+                        None,
+                        Bytes::from(msg.to_bytes(ns::CLIENT)),
+                    );
                     Completion::Nothing
                 }
                 Ok(Err(e)) => Completion::Send(
-                    room_error_element(&original, &svc.muc_domain, &from_jid, &e).to_bytes(ns::CLIENT),
+                    room_error_element(&original, &svc.muc_domain, &from_jid, &e)
+                        .to_bytes(ns::CLIENT),
                 ),
                 Err(_) => Completion::Nothing,
             }

@@ -57,7 +57,9 @@ pub async fn service_iq(session: &mut Session, el: &Element) {
     if !(is_get(el) || is_set(el)) {
         return;
     }
-    let Some(q) = el.children().next() else { return };
+    let Some(q) = el.children().next() else {
+        return;
+    };
     let me = session.jid_str.clone();
     let muc = session.svc.muc_domain.clone();
     let reply = result_for(el, &muc, &me);
@@ -69,7 +71,15 @@ pub async fn service_iq(session: &mut Session, el: &Element) {
                     .with_attr("type", "text")
                     .with_attr("name", "Chat rooms"),
             );
-            for f in [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC, ns::PING, ns::OCCUPANT_ID, ns::MUC_STABLE_ID, ns::SELF_PING] {
+            for f in [
+                ns::DISCO_INFO,
+                ns::DISCO_ITEMS,
+                ns::MUC,
+                ns::PING,
+                ns::OCCUPANT_ID,
+                ns::MUC_STABLE_ID,
+                ns::SELF_PING,
+            ] {
                 query.append_child(feature(f));
             }
             session.send_el(&reply.with_child(query));
@@ -80,7 +90,11 @@ pub async fn service_iq(session: &mut Session, el: &Element) {
                 let rooms = engine.list_rooms().await.map_err(|_| RoomError::Internal)?;
                 let mut query = Element::new("query", ns::DISCO_ITEMS);
                 for r in rooms.iter().filter(|r| r.config.public && !r.locked) {
-                    let name = if r.config.title.is_empty() { r.name.as_str() } else { r.config.title.as_str() };
+                    let name = if r.config.title.is_empty() {
+                        r.name.as_str()
+                    } else {
+                        r.config.title.as_str()
+                    };
                     query.append_child(
                         Element::new("item", ns::DISCO_ITEMS)
                             .with_attr("jid", format!("{}@{muc}", r.name))
@@ -98,7 +112,11 @@ pub async fn service_iq(session: &mut Session, el: &Element) {
 /// disco#info of a room (XEP-0045 §6.4) with its muc#roominfo form.
 fn room_disco_info(info: &RoomInfo) -> Element {
     let c = &info.config;
-    let name = if c.title.is_empty() { info.name.as_str() } else { c.title.as_str() };
+    let name = if c.title.is_empty() {
+        info.name.as_str()
+    } else {
+        c.title.as_str()
+    };
     let mut query = Element::new("query", ns::DISCO_INFO).with_child(
         Element::new("identity", ns::DISCO_INFO)
             .with_attr("category", "conference")
@@ -119,8 +137,16 @@ fn room_disco_info(info: &RoomInfo) -> Element {
         pick(c.public, "muc_public", "muc_hidden"),
         pick(c.members_only, "muc_membersonly", "muc_open"),
         pick(c.moderated, "muc_moderated", "muc_unmoderated"),
-        pick(c.whois == Whois::Anyone, "muc_nonanonymous", "muc_semianonymous"),
-        pick(c.password.is_some(), "muc_passwordprotected", "muc_unsecured"),
+        pick(
+            c.whois == Whois::Anyone,
+            "muc_nonanonymous",
+            "muc_semianonymous",
+        ),
+        pick(
+            c.password.is_some(),
+            "muc_passwordprotected",
+            "muc_unsecured",
+        ),
     ] {
         query.append_child(feature(f));
     }
@@ -133,40 +159,71 @@ pub async fn room_iq(session: &mut Session, el: &Element, to: &Jid) {
     if !(is_get(el) || is_set(el)) {
         return;
     }
-    let Some(q) = el.children().next().cloned() else { return };
+    let Some(q) = el.children().next().cloned() else {
+        return;
+    };
     let room: Arc<str> = Arc::from(to.local.as_str());
     let engine = session.svc.ctx.engine.clone();
     let reply = result_for(el, &session.svc.muc_domain, &session.jid_str);
     let actor = session.user.clone();
     let client = session.client_id;
     match (q.ns.as_str(), q.name.as_str(), is_get(el)) {
-        (ns::DISCO_INFO, "query", true) if q.attr("node").is_none() => spawn_reply(session, el, async move {
-            let info = engine.room_info(&room).await.ok_or(RoomError::ItemNotFound)?;
-            Ok(reply.with_child(room_disco_info(&info)))
-        }),
+        (ns::DISCO_INFO, "query", true) if q.attr("node").is_none() => {
+            spawn_reply(session, el, async move {
+                let info = engine
+                    .room_info(&room)
+                    .await
+                    .ok_or(RoomError::ItemNotFound)?;
+                Ok(reply.with_child(room_disco_info(&info)))
+            })
+        }
         (ns::DISCO_ITEMS, "query", true) => spawn_reply(session, el, async move {
-            engine.room_info(&room).await.ok_or(RoomError::ItemNotFound)?;
+            engine
+                .room_info(&room)
+                .await
+                .ok_or(RoomError::ItemNotFound)?;
             Ok(reply.with_child(Element::new("query", ns::DISCO_ITEMS)))
         }),
         (ns::PING, "ping", true) => spawn_reply(session, el, async move {
-            engine.room_info(&room).await.ok_or(RoomError::ItemNotFound)?;
+            engine
+                .room_info(&room)
+                .await
+                .ok_or(RoomError::ItemNotFound)?;
             Ok(reply)
         }),
         (ns::VCARD, "vCard", true) => spawn_reply(session, el, async move {
-            engine.room_info(&room).await.ok_or(RoomError::ItemNotFound)?;
+            engine
+                .room_info(&room)
+                .await
+                .ok_or(RoomError::ItemNotFound)?;
             Ok(reply.with_child(Element::new("vCard", ns::VCARD)))
         }),
         (ns::MUC_OWNER, "query", true) => spawn_reply(session, el, async move {
             let (tx, rx) = oneshot::channel();
-            engine.send(&room, RoomCommand::GetConfig { actor_user: actor, reply: tx }).await;
+            engine
+                .send(
+                    &room,
+                    RoomCommand::GetConfig {
+                        actor_user: actor,
+                        reply: tx,
+                    },
+                )
+                .await;
             let config = rx.await.map_err(|_| RoomError::Internal)??;
-            Ok(reply.with_child(Element::new("query", ns::MUC_OWNER).with_child(config_form(&config))))
+            Ok(reply
+                .with_child(Element::new("query", ns::MUC_OWNER).with_child(config_form(&config))))
         }),
-        (ns::MUC_OWNER, "query", false) => spawn_reply(session, el, owner_set(engine, room, actor, q, reply)),
-        (ns::MUC_ADMIN, "query", true) => spawn_reply(session, el, admin_get(engine, room, actor, q, reply)),
-        (ns::MUC_ADMIN, "query", false) => {
-            spawn_reply(session, el, admin_set(engine, room, actor, client, q, reply))
+        (ns::MUC_OWNER, "query", false) => {
+            spawn_reply(session, el, owner_set(engine, room, actor, q, reply))
         }
+        (ns::MUC_ADMIN, "query", true) => {
+            spawn_reply(session, el, admin_get(engine, room, actor, q, reply))
+        }
+        (ns::MUC_ADMIN, "query", false) => spawn_reply(
+            session,
+            el,
+            admin_set(engine, room, actor, client, q, reply),
+        ),
         _ => reply_error(session, el, "cancel", "service-unavailable", None),
     }
 }
@@ -191,25 +248,53 @@ async fn owner_set(
         return Ok(reply);
     }
     let Some(x) = q.get_child("x", ns::DATA_FORMS) else {
-        return Err(RoomError::BadRequest("expected a data form or <destroy/>".into()));
+        return Err(RoomError::BadRequest(
+            "expected a data form or <destroy/>".into(),
+        ));
     };
     let (tx, rx) = oneshot::channel();
-    engine.send(&room, RoomCommand::GetConfig { actor_user: actor.clone(), reply: tx }).await;
+    engine
+        .send(
+            &room,
+            RoomCommand::GetConfig {
+                actor_user: actor.clone(),
+                reply: tx,
+            },
+        )
+        .await;
     let current = rx.await.map_err(|_| RoomError::Internal)??;
     if x.attr("type") == Some("cancel") {
-        let info = engine.room_info(&room).await.ok_or(RoomError::ItemNotFound)?;
+        let info = engine
+            .room_info(&room)
+            .await
+            .ok_or(RoomError::ItemNotFound)?;
         if info.locked {
             // Cancelling the initial configuration destroys the new room (XEP-0045 §10.1.2).
             let (tx, rx) = oneshot::channel();
-            let cmd = RoomCommand::Destroy { actor_user: actor, reason: String::new(), alternate: None, reply: tx };
+            let cmd = RoomCommand::Destroy {
+                actor_user: actor,
+                reason: String::new(),
+                alternate: None,
+                reply: tx,
+            };
             engine.send(&room, cmd).await;
             rx.await.map_err(|_| RoomError::Internal)??;
         }
         return Ok(reply);
     }
-    let config = apply_config_form(&current, x).map_err(|e| RoomError::BadRequest(e.to_string()))?;
+    let config =
+        apply_config_form(&current, x).map_err(|e| RoomError::BadRequest(e.to_string()))?;
     let (tx, rx) = oneshot::channel();
-    engine.send(&room, RoomCommand::SetConfig { actor_user: actor, config, reply: tx }).await;
+    engine
+        .send(
+            &room,
+            RoomCommand::SetConfig {
+                actor_user: actor,
+                config,
+                reply: tx,
+            },
+        )
+        .await;
     rx.await.map_err(|_| RoomError::Internal)??;
     Ok(reply)
 }
@@ -221,12 +306,24 @@ async fn admin_get(
     q: Element,
     reply: Element,
 ) -> Result<Element, RoomError> {
-    let item = q.get_child("item", ns::MUC_ADMIN).ok_or(RoomError::BadRequest("expected <item/>".into()))?;
+    let item = q
+        .get_child("item", ns::MUC_ADMIN)
+        .ok_or(RoomError::BadRequest("expected <item/>".into()))?;
     let mut query = Element::new("query", ns::MUC_ADMIN);
     if let Some(aff) = item.attr("affiliation") {
-        let aff = Affiliation::parse(aff).ok_or(RoomError::BadRequest("unknown affiliation".into()))?;
+        let aff =
+            Affiliation::parse(aff).ok_or(RoomError::BadRequest("unknown affiliation".into()))?;
         let (tx, rx) = oneshot::channel();
-        engine.send(&room, RoomCommand::GetAffiliations { actor_user: actor, affiliation: aff, reply: tx }).await;
+        engine
+            .send(
+                &room,
+                RoomCommand::GetAffiliations {
+                    actor_user: actor,
+                    affiliation: aff,
+                    reply: tx,
+                },
+            )
+            .await;
         for a in rx.await.map_err(|_| RoomError::Internal)?? {
             query.append_child(
                 Element::new("item", ns::MUC_ADMIN)
@@ -237,7 +334,16 @@ async fn admin_get(
     } else if let Some(role) = item.attr("role") {
         let role = Role::parse(role).ok_or(RoomError::BadRequest("unknown role".into()))?;
         let (tx, rx) = oneshot::channel();
-        engine.send(&room, RoomCommand::GetRoles { actor_user: actor, role, reply: tx }).await;
+        engine
+            .send(
+                &room,
+                RoomCommand::GetRoles {
+                    actor_user: actor,
+                    role,
+                    reply: tx,
+                },
+            )
+            .await;
         for r in rx.await.map_err(|_| RoomError::Internal)?? {
             query.append_child(
                 Element::new("item", ns::MUC_ADMIN)
@@ -248,7 +354,9 @@ async fn admin_get(
             );
         }
     } else {
-        return Err(RoomError::BadRequest("item needs an affiliation or a role".into()));
+        return Err(RoomError::BadRequest(
+            "item needs an affiliation or a role".into(),
+        ));
     }
     Ok(reply.with_child(query))
 }
@@ -269,18 +377,32 @@ async fn admin_set(
         let reason = item.child_text("reason", ns::MUC_ADMIN);
         if let Some(role) = item.attr("role") {
             let role = Role::parse(role).ok_or(RoomError::BadRequest("unknown role".into()))?;
-            let nick = item.attr("nick").ok_or(RoomError::BadRequest("role changes need a nick".into()))?;
+            let nick = item
+                .attr("nick")
+                .ok_or(RoomError::BadRequest("role changes need a nick".into()))?;
             let (tx, rx) = oneshot::channel();
             engine
-                .send(&room, RoomCommand::SetRole { client, nick: nick.to_string(), role, reason, reply: tx })
+                .send(
+                    &room,
+                    RoomCommand::SetRole {
+                        client,
+                        nick: nick.to_string(),
+                        role,
+                        reason,
+                        reply: tx,
+                    },
+                )
                 .await;
             rx.await.map_err(|_| RoomError::Internal)??;
         } else if let Some(aff) = item.attr("affiliation") {
-            let affiliation = Affiliation::parse(aff).ok_or(RoomError::BadRequest("unknown affiliation".into()))?;
+            let affiliation = Affiliation::parse(aff)
+                .ok_or(RoomError::BadRequest("unknown affiliation".into()))?;
             let jid = item.attr("jid").and_then(|j| Jid::parse(j).ok());
             let user = jid
                 .and_then(|j| UserId::parse(&j.bare()))
-                .ok_or(RoomError::BadRequest("affiliation changes need a jid".into()))?;
+                .ok_or(RoomError::BadRequest(
+                    "affiliation changes need a jid".into(),
+                ))?;
             let (tx, rx) = oneshot::channel();
             let cmd = RoomCommand::SetAffiliation {
                 client,
@@ -293,7 +415,9 @@ async fn admin_set(
             engine.send(&room, cmd).await;
             rx.await.map_err(|_| RoomError::Internal)??;
         } else {
-            return Err(RoomError::BadRequest("item needs a role or an affiliation".into()));
+            return Err(RoomError::BadRequest(
+                "item needs a role or an affiliation".into(),
+            ));
         }
     }
     Ok(reply)
@@ -316,18 +440,40 @@ pub async fn occupant_iq(session: &mut Session, el: &Element, to: &Jid) {
         let muc = session.svc.muc_domain.clone();
         session.pending.push(Box::pin(async move {
             let (tx, rx) = oneshot::channel();
-            engine.send(&room, RoomCommand::IsOccupant { client, nick, reply: tx }).await;
+            engine
+                .send(
+                    &room,
+                    RoomCommand::IsOccupant {
+                        client,
+                        nick,
+                        reply: tx,
+                    },
+                )
+                .await;
             let el = match rx.await {
                 Ok(Ok(true)) => reply,
                 _ if in_room => reply,
-                _ => error_element(&original, &muc, &me, "cancel", "not-acceptable", Some("you are not in this room")),
+                _ => error_element(
+                    &original,
+                    &muc,
+                    &me,
+                    "cancel",
+                    "not-acceptable",
+                    Some("you are not in this room"),
+                ),
             };
             Completion::Send(el.to_bytes(ns::CLIENT))
         }));
         return;
     }
     if !in_room {
-        return reply_error(session, el, "cancel", "not-acceptable", Some("you are not in this room"));
+        return reply_error(
+            session,
+            el,
+            "cancel",
+            "not-acceptable",
+            Some("you are not in this room"),
+        );
     }
     reply_error(session, el, "cancel", "service-unavailable", None)
 }

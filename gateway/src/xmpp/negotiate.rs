@@ -76,7 +76,8 @@ async fn report_and_close<S: AsyncRead + AsyncWrite + Unpin>(
     match &err {
         ConnError::Stream(e) => {
             tracing::info!(%peer, error = %e, "closing stream: bad input");
-            conn.stream_error(condition_for(e), Some(&e.to_string())).await;
+            conn.stream_error(condition_for(e), Some(&e.to_string()))
+                .await;
         }
         ConnError::Timeout => conn.stream_error("connection-timeout", None).await,
         ConnError::Closed | ConnError::Io(_) => {}
@@ -84,9 +85,13 @@ async fn report_and_close<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Opens the stream on the plain socket and waits for `<starttls/>`.
-async fn plain_phase(svc: &XmppService, conn: &mut Conn<TcpStream>) -> Result<PlainOutcome, ConnError> {
+async fn plain_phase(
+    svc: &XmppService,
+    conn: &mut Conn<TcpStream>,
+) -> Result<PlainOutcome, ConnError> {
     open_stream(svc, conn).await?;
-    let mut features = b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>".to_vec();
+    let mut features =
+        b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>".to_vec();
     if svc.require_encryption {
         features.extend_from_slice(b"<required/>");
     }
@@ -99,10 +104,12 @@ async fn plain_phase(svc: &XmppService, conn: &mut Conn<TcpStream>) -> Result<Pl
     match conn.next_event(svc.login_timeout).await? {
         StreamEvent::Stanza(el) if el.is("starttls", ns::TLS) => {
             if conn.reader.buffered() > 0 {
-                conn.stream_error("policy-violation", Some("data after <starttls/>")).await;
+                conn.stream_error("policy-violation", Some("data after <starttls/>"))
+                    .await;
                 return Err(ConnError::Closed);
             }
-            conn.send(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await?;
+            conn.send(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+                .await?;
             Ok(PlainOutcome::StartTls)
         }
         StreamEvent::Stanza(el) if !svc.require_encryption && el.is("auth", ns::SASL) => {
@@ -110,7 +117,8 @@ async fn plain_phase(svc: &XmppService, conn: &mut Conn<TcpStream>) -> Result<Pl
         }
         StreamEvent::Close => Err(ConnError::Closed),
         _ => {
-            conn.stream_error("policy-violation", Some("encryption is required")).await;
+            conn.stream_error("policy-violation", Some("encryption is required"))
+                .await;
             Err(ConnError::Closed)
         }
     }
@@ -122,7 +130,8 @@ async fn open_stream<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
 ) -> Result<(), ConnError> {
     let StreamEvent::Open { attrs, default_ns } = conn.next_event(svc.login_timeout).await? else {
-        conn.stream_error("bad-format", Some("expected a stream header")).await;
+        conn.stream_error("bad-format", Some("expected a stream header"))
+            .await;
         return Err(ConnError::Closed);
     };
     let header = stream_header(&svc.domain);
@@ -131,7 +140,10 @@ async fn open_stream<S: AsyncRead + AsyncWrite + Unpin>(
         conn.stream_error("invalid-namespace", None).await;
         return Err(ConnError::Closed);
     }
-    let to = attrs.iter().find(|(k, _)| k == "to").map(|(_, v)| v.to_lowercase());
+    let to = attrs
+        .iter()
+        .find(|(k, _)| k == "to")
+        .map(|(_, v)| v.to_lowercase());
     if let Some(to) = to {
         if to != svc.domain {
             conn.send(&header).await?;
@@ -231,13 +243,18 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         if !el.is("auth", ns::SASL) {
-            conn.stream_error("not-authorized", Some("authenticate first")).await;
+            conn.stream_error("not-authorized", Some("authenticate first"))
+                .await;
             return Ok(None);
         }
         attempts += 1;
         if let Some(wait) = svc.backoff.blocked_for(peer.ip()) {
-            let text = format!("too many failed logins; try again in {} s", wait.as_secs() + 1);
-            conn.send(&sasl_failure("temporary-auth-failure", Some(&text))).await?;
+            let text = format!(
+                "too many failed logins; try again in {} s",
+                wait.as_secs() + 1
+            );
+            conn.send(&sasl_failure("temporary-auth-failure", Some(&text)))
+                .await?;
         } else {
             match run_mechanism(svc, conn, &el, secure).await? {
                 Ok((user, success)) => {
@@ -258,14 +275,16 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         if attempts >= MAX_AUTH_ATTEMPTS {
-            conn.stream_error("policy-violation", Some("too many authentication attempts")).await;
+            conn.stream_error("policy-violation", Some("too many authentication attempts"))
+                .await;
             return Ok(None);
         }
     }
 }
 
 fn sasl_failure(condition: &str, text: Option<&str>) -> Vec<u8> {
-    let mut out = format!("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{condition}/>").into_bytes();
+    let mut out =
+        format!("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{condition}/>").into_bytes();
     if let Some(t) = text {
         out.extend_from_slice(b"<text>");
         palaver_dialects::xmpp::escape::escape_text(t, &mut out);
@@ -331,12 +350,17 @@ fn check_authzid(svc: &XmppService, authzid: Option<&str>, user: &UserId) -> Res
 
 async fn plain(svc: &XmppService, payload: &[u8]) -> MechResult {
     let creds = parse_plain(payload)?;
-    let record = load_user(svc, &creds.authcid).await?.ok_or(SaslError::NotAuthorized)?;
+    let record = load_user(svc, &creds.authcid)
+        .await?
+        .ok_or(SaslError::NotAuthorized)?;
     if !verify_password(&record.scram_sha256, ScramHash::Sha256, &creds.password) {
         return Err(SaslError::NotAuthorized);
     }
     check_authzid(svc, creds.authzid.as_deref(), &record.user)?;
-    Ok((record.user, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>".to_vec()))
+    Ok((
+        record.user,
+        b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>".to_vec(),
+    ))
 }
 
 async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
@@ -356,7 +380,11 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let challenge = {
         let keys = record.as_ref().map(|r| {
-            let c = if mech == Mechanism::ScramSha1 { &r.scram_sha1 } else { &r.scram_sha256 };
+            let c = if mech == Mechanism::ScramSha1 {
+                &r.scram_sha1
+            } else {
+                &r.scram_sha256
+            };
             ScramKeys {
                 salt: &c.salt,
                 iterations: c.iterations,
@@ -373,7 +401,11 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     let response = match conn.next_event(svc.login_timeout).await? {
         StreamEvent::Stanza(el) if el.is("response", ns::SASL) => el,
         StreamEvent::Stanza(el) if el.is("abort", ns::SASL) => return Ok(Err(SaslError::Aborted)),
-        _ => return Ok(Err(SaslError::MalformedRequest("expected <response/>".into()))),
+        _ => {
+            return Ok(Err(SaslError::MalformedRequest(
+                "expected <response/>".into(),
+            )))
+        }
     };
     let data = match decode_payload(&response.text()) {
         Ok(d) => d,

@@ -71,9 +71,4 @@ impl Router {
             .filter(|tx| tx.try_send(Outbound::Raw(stanza.clone())).is_ok())
             .count()
     }
-
-    /// Number of sessions online (all users).
-    pub fn session_count(&self) -> usize {
-        self.users.iter().map(|e| e.value().len()).sum()
-    }
 }

@@ -33,7 +33,10 @@ pub enum Completion {
     /// Write these bytes (complete stanzas, already addressed to us).
     Send(Vec<u8>),
     /// A join failed: forget the room and tell the client.
-    JoinFailed { room: Arc<str>, stanza: Vec<u8> },
+    JoinFailed {
+        room: Arc<str>,
+        stanza: Vec<u8>,
+    },
     Nothing,
 }
 
@@ -99,20 +102,21 @@ impl Session {
                         self.write_spliced(&bytes);
                         return;
                     }
-                    RoomEventKind::Presence(p) if flags.is_self => {
-                        if p.kind == PresenceKind::Unavailable {
-                            if p.codes.has(StatusCodes::NICK_CHANGED) {
-                                if let Some(n) = &p.new_nick {
-                                    self.joined.insert(event.room.clone(), n.clone());
-                                }
-                            } else if self.joined.get(&event.room) == Some(&p.nick) {
-                                self.joined.remove(&event.room);
+                    RoomEventKind::Presence(p)
+                        if flags.is_self && p.kind == PresenceKind::Unavailable =>
+                    {
+                        if p.codes.has(StatusCodes::NICK_CHANGED) {
+                            if let Some(n) = &p.new_nick {
+                                self.joined.insert(event.room.clone(), n.clone());
                             }
+                        } else if self.joined.get(&event.room) == Some(&p.nick) {
+                            self.joined.remove(&event.room);
                         }
                     }
                     _ => {}
                 }
-                let bytes = event.encoded(encode_slot(flags), |e| encode_event(e, flags, muc, None));
+                let bytes =
+                    event.encoded(encode_slot(flags), |e| encode_event(e, flags, muc, None));
                 self.write_spliced(&bytes);
             }
         }
@@ -125,7 +129,13 @@ impl Session {
             self.svc
                 .ctx
                 .engine
-                .send(&room, RoomCommand::Leave { client: self.client_id, status: None })
+                .send(
+                    &room,
+                    RoomCommand::Leave {
+                        client: self.client_id,
+                        status: None,
+                    },
+                )
                 .await;
         }
     }
@@ -145,7 +155,8 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         Ok(jid) => jid,
         Err(e) => {
             if let ConnError::Stream(se) = &e {
-                conn.stream_error(condition_for(se), Some(&se.to_string())).await;
+                conn.stream_error(condition_for(se), Some(&se.to_string()))
+                    .await;
             } else if let ConnError::Timeout = e {
                 conn.stream_error("connection-timeout", None).await;
             }
@@ -296,8 +307,18 @@ async fn bind<S: AsyncRead + AsyncWrite + Unpin>(
             _ => return Err(ConnError::Closed),
         };
         let id = el.attr("id").unwrap_or("").to_string();
-        let Some(bind) = el.get_child("bind", ns::BIND).filter(|_| el.is("iq", ns::CLIENT) && el.attr("type") == Some("set")) else {
-            let err = iq_error(&el, &svc.domain, "", "cancel", "not-allowed", Some("bind a resource first"));
+        let Some(bind) = el
+            .get_child("bind", ns::BIND)
+            .filter(|_| el.is("iq", ns::CLIENT) && el.attr("type") == Some("set"))
+        else {
+            let err = iq_error(
+                &el,
+                &svc.domain,
+                "",
+                "cancel",
+                "not-allowed",
+                Some("bind a resource first"),
+            );
             conn.send(&err).await?;
             continue;
         };
@@ -305,7 +326,12 @@ async fn bind<S: AsyncRead + AsyncWrite + Unpin>(
             .child_text("resource", ns::BIND)
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty() && r.len() <= 256 && !r.chars().any(char::is_control));
-        let mut resource = wanted.unwrap_or_else(|| format!("palaver-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+        let mut resource = wanted.unwrap_or_else(|| {
+            format!(
+                "palaver-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )
+        });
         for _ in 0..4 {
             let routed = RoutedSession {
                 client: client_id,
@@ -326,7 +352,10 @@ async fn bind<S: AsyncRead + AsyncWrite + Unpin>(
                 return Ok(jid);
             }
             // Resource in use: keep the old session and give this one a unique resource.
-            resource = format!("{resource}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+            resource = format!(
+                "{resource}-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..6]
+            );
         }
         let err = iq_error(&el, &svc.domain, "", "cancel", "conflict", None);
         conn.send(&err).await?;

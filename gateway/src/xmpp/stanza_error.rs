@@ -68,7 +68,12 @@ pub fn room_error(e: &RoomError) -> (&'static str, &'static str) {
 }
 
 /// Error reply for a room refusal, with the engine's explanation as text.
-pub fn room_error_element(original: &Element, default_from: &str, to: &str, e: &RoomError) -> Element {
+pub fn room_error_element(
+    original: &Element,
+    default_from: &str,
+    to: &str,
+    e: &RoomError,
+) -> Element {
     let (t, c) = room_error(e);
     error_element(original, default_from, to, t, c, Some(&e.to_string()))
 }

@@ -43,7 +43,9 @@ pub fn encode_event(
             } else {
                 format!("{room}/{nick}")
             };
-            w.open("message").attr("from", &from).attr("type", "groupchat");
+            w.open("message")
+                .attr("from", &from)
+                .attr("type", "groupchat");
             w.attr("id", &subject_id(subject)).close_start();
             w.text_element("subject", subject).end("message");
         }
@@ -112,7 +114,8 @@ pub fn encode_event(
 }
 
 fn presence(w: &mut XmlWriter<'_>, room: &str, p: &OccupantPresence, flags: DeliveryFlags) {
-    w.open("presence").attr("from", &format!("{room}/{}", p.nick));
+    w.open("presence")
+        .attr("from", &format!("{room}/{}", p.nick));
     if p.kind == PresenceKind::Unavailable {
         w.attr("type", "unavailable");
     }
@@ -221,7 +224,9 @@ pub fn archived_message(out: &mut Vec<u8>, room: &str, m: &StoredMessage) {
 
 fn status_codes(w: &mut XmlWriter<'_>, codes: StatusCodes) {
     for code in codes.codes() {
-        w.open("status").attr("code", &code.to_string()).close_empty();
+        w.open("status")
+            .attr("code", &code.to_string())
+            .close_empty();
     }
 }
 

@@ -73,15 +73,60 @@ pub fn config_form(config: &RoomConfig) -> Element {
         ns::MUC_ROOMCONFIG,
         Some("Room configuration"),
         vec![
-            field("muc#roomconfig_roomname", "text-single", "Title", vec![c.title.clone()]),
-            field("muc#roomconfig_roomdesc", "text-single", "Description", vec![c.description.clone()]),
-            field("muc#roomconfig_persistentroom", "boolean", "Persistent", boolean(c.persistent)),
-            field("muc#roomconfig_publicroom", "boolean", "Listed in the room directory", boolean(c.public)),
-            field("muc#roomconfig_membersonly", "boolean", "Members only", boolean(c.members_only)),
-            field("muc#roomconfig_moderatedroom", "boolean", "Moderated", boolean(c.moderated)),
-            field("muc#roomconfig_passwordprotectedroom", "boolean", "Password protected", boolean(c.password.is_some())),
-            field("muc#roomconfig_roomsecret", "text-private", "Password", vec![c.password.clone().unwrap_or_default()]),
-            field("muc#roomconfig_maxusers", "text-single", "Maximum occupants (0 = no limit)", vec![c.max_users.to_string()]),
+            field(
+                "muc#roomconfig_roomname",
+                "text-single",
+                "Title",
+                vec![c.title.clone()],
+            ),
+            field(
+                "muc#roomconfig_roomdesc",
+                "text-single",
+                "Description",
+                vec![c.description.clone()],
+            ),
+            field(
+                "muc#roomconfig_persistentroom",
+                "boolean",
+                "Persistent",
+                boolean(c.persistent),
+            ),
+            field(
+                "muc#roomconfig_publicroom",
+                "boolean",
+                "Listed in the room directory",
+                boolean(c.public),
+            ),
+            field(
+                "muc#roomconfig_membersonly",
+                "boolean",
+                "Members only",
+                boolean(c.members_only),
+            ),
+            field(
+                "muc#roomconfig_moderatedroom",
+                "boolean",
+                "Moderated",
+                boolean(c.moderated),
+            ),
+            field(
+                "muc#roomconfig_passwordprotectedroom",
+                "boolean",
+                "Password protected",
+                boolean(c.password.is_some()),
+            ),
+            field(
+                "muc#roomconfig_roomsecret",
+                "text-private",
+                "Password",
+                vec![c.password.clone().unwrap_or_default()],
+            ),
+            field(
+                "muc#roomconfig_maxusers",
+                "text-single",
+                "Maximum occupants (0 = no limit)",
+                vec![c.max_users.to_string()],
+            ),
             Field {
                 var: "muc#roomconfig_whois",
                 kind: "list-single",
@@ -97,13 +142,38 @@ pub fn config_form(config: &RoomConfig) -> Element {
                 var: "muc#roomconfig_allowpm",
                 kind: "list-single",
                 label: "Who may send private messages",
-                values: vec![if c.allow_private_messages { "anyone" } else { "none" }.into()],
+                values: vec![if c.allow_private_messages {
+                    "anyone"
+                } else {
+                    "none"
+                }
+                .into()],
                 options: PM_OPTIONS,
             },
-            field("muc#roomconfig_allowinvites", "boolean", "Occupants may invite", boolean(c.allow_invites)),
-            field("muc#roomconfig_changesubject", "boolean", "Occupants may change the subject", boolean(c.occupants_may_change_subject)),
-            field("muc#roomconfig_enablelogging", "boolean", "Keep a public archive", boolean(c.logged)),
-            field("muc#roomconfig_historylength", "text-single", "Messages of history sent on join", vec![c.history_length.to_string()]),
+            field(
+                "muc#roomconfig_allowinvites",
+                "boolean",
+                "Occupants may invite",
+                boolean(c.allow_invites),
+            ),
+            field(
+                "muc#roomconfig_changesubject",
+                "boolean",
+                "Occupants may change the subject",
+                boolean(c.occupants_may_change_subject),
+            ),
+            field(
+                "muc#roomconfig_enablelogging",
+                "boolean",
+                "Keep a public archive",
+                boolean(c.logged),
+            ),
+            field(
+                "muc#roomconfig_historylength",
+                "text-single",
+                "Messages of history sent on join",
+                vec![c.history_length.to_string()],
+            ),
         ],
     )
 }
@@ -149,7 +219,9 @@ pub fn apply_config_form(base: &RoomConfig, x: &Element) -> Result<RoomConfig, F
             "muc#roomconfig_publicroom" => c.public = parse_bool(&first)?,
             "muc#roomconfig_membersonly" => c.members_only = parse_bool(&first)?,
             "muc#roomconfig_moderatedroom" => c.moderated = parse_bool(&first)?,
-            "muc#roomconfig_passwordprotectedroom" => password_protected = Some(parse_bool(&first)?),
+            "muc#roomconfig_passwordprotectedroom" => {
+                password_protected = Some(parse_bool(&first)?)
+            }
             "muc#roomconfig_roomsecret" => secret = Some(first),
             "muc#roomconfig_maxusers" => {
                 c.max_users = match first.trim() {
@@ -169,7 +241,10 @@ pub fn apply_config_form(base: &RoomConfig, x: &Element) -> Result<RoomConfig, F
             "muc#roomconfig_changesubject" => c.occupants_may_change_subject = parse_bool(&first)?,
             "muc#roomconfig_enablelogging" => c.logged = parse_bool(&first)?,
             "muc#roomconfig_historylength" => {
-                c.history_length = first.trim().parse().map_err(|_| FormError("historylength".into()))?
+                c.history_length = first
+                    .trim()
+                    .parse()
+                    .map_err(|_| FormError("historylength".into()))?
             }
             _ => {}
         }
@@ -196,11 +271,36 @@ pub fn roominfo_form(config: &RoomConfig, subject: &str, occupants: u32) -> Elem
         ns::MUC_ROOMINFO,
         None,
         vec![
-            field("muc#roominfo_description", "", "Description", vec![config.description.clone()]),
-            field("muc#roominfo_subject", "", "Subject", vec![subject.to_string()]),
-            field("muc#roominfo_occupants", "", "Number of occupants", vec![occupants.to_string()]),
-            field("muc#roomconfig_roomname", "", "Title", vec![config.title.clone()]),
-            field("muc#roominfo_changesubject", "", "Occupants may change the subject", boolean(config.occupants_may_change_subject)),
+            field(
+                "muc#roominfo_description",
+                "",
+                "Description",
+                vec![config.description.clone()],
+            ),
+            field(
+                "muc#roominfo_subject",
+                "",
+                "Subject",
+                vec![subject.to_string()],
+            ),
+            field(
+                "muc#roominfo_occupants",
+                "",
+                "Number of occupants",
+                vec![occupants.to_string()],
+            ),
+            field(
+                "muc#roomconfig_roomname",
+                "",
+                "Title",
+                vec![config.title.clone()],
+            ),
+            field(
+                "muc#roominfo_changesubject",
+                "",
+                "Occupants may change the subject",
+                boolean(config.occupants_may_change_subject),
+            ),
         ],
     )
 }
@@ -227,12 +327,14 @@ mod tests {
 
     #[test]
     fn config_round_trip_through_submitted_form() {
-        let mut c = RoomConfig::default();
-        c.title = "Ops & <friends>".into();
-        c.members_only = true;
-        c.password = Some("s3cret".into());
-        c.whois = Whois::Anyone;
-        c.max_users = 42;
+        let c = RoomConfig {
+            title: "Ops & <friends>".into(),
+            members_only: true,
+            password: Some("s3cret".into()),
+            whois: Whois::Anyone,
+            max_users: 42,
+            ..Default::default()
+        };
         let mut x = config_form(&c);
         x.set_attr("type", "submit");
         let back = apply_config_form(&RoomConfig::default(), &x).expect("valid form");

@@ -1,0 +1,65 @@
+//! The palaver server binary: parses the command line, loads the configuration, installs
+//! logging and runs `serve` or one administrative command. Errors are printed to standard
+//! error and end the process with status 1.
+
+mod admin_cli;
+mod bootstrap;
+mod cli;
+mod config;
+mod context;
+mod logging;
+mod signals;
+mod xmpp;
+
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Command};
+use config::{Config, LogFormat};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        println!();
+        return ExitCode::SUCCESS;
+    };
+    match run(cli.config.as_deref(), cli.data_dir.as_deref(), command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("palaver: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(
+    config_file: Option<&std::path::Path>,
+    data_dir: Option<&std::path::Path>,
+    command: Command,
+) -> anyhow::Result<()> {
+    let config = Config::load(config_file, data_dir)?;
+    let serving = matches!(command, Command::Serve);
+    // Administrative commands stay quiet unless something goes wrong (or RUST_LOG asks).
+    let (filter, format) = if serving {
+        (config.log.filter.as_str(), config.log.format)
+    } else {
+        ("warn", LogFormat::Human)
+    };
+    logging::init(filter, format)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve => bootstrap::serve(config).await,
+            Command::User(cmd) => admin_cli::user(config, cmd).await,
+            Command::Room(cmd) => admin_cli::room(config, cmd).await,
+            Command::Category(cmd) => admin_cli::category(config, cmd).await,
+            Command::Certs(cmd) => admin_cli::certs(config, cmd),
+        }
+    });
+    // Don't wait for background tasks (room tasks, commit writer) of admin commands.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
