@@ -1,6 +1,8 @@
 //! The `Store` trait: everything palaver keeps durably (users, categories, rooms, affiliations,
 //! messages), and `open_store`, which picks the SQLite or PostgreSQL backend from a URL.
 
+#[macro_use]
+mod shared_impl;
 mod postgres;
 mod rows;
 mod sqlite;

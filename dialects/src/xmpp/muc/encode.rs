@@ -160,23 +160,29 @@ fn presence(w: &mut XmlWriter<'_>, room: &str, p: &OccupantPresence, flags: Deli
     w.end("presence");
 }
 
-fn groupchat(w: &mut XmlWriter<'_>, room: &str, m: &StoredMessage, history: bool) {
-    w.open("message")
-        .attr("from", &format!("{room}/{}", m.nick))
+/// `<message from='room/nick' type='groupchat' id=…>` with body and stored extras, left open.
+fn message_start(w: &mut XmlWriter<'_>, room: &str, m: &StoredMessage, xmlns: Option<&str>) {
+    let id = if m.origin_id.is_empty() {
+        &m.stanza_id
+    } else {
+        &m.origin_id
+    };
+    w.open("message");
+    if let Some(x) = xmlns {
+        w.attr("xmlns", x);
+    }
+    w.attr("from", &format!("{room}/{}", m.nick))
         .attr("type", "groupchat")
-        .attr(
-            "id",
-            if m.origin_id.is_empty() {
-                &m.stanza_id
-            } else {
-                &m.origin_id
-            },
-        )
+        .attr("id", id)
         .close_start();
     w.text_element("body", &m.body);
     if let Some(extra) = &m.extra {
         w.raw(extra);
     }
+}
+
+fn groupchat(w: &mut XmlWriter<'_>, room: &str, m: &StoredMessage, history: bool) {
+    message_start(w, room, m, None);
     if history {
         w.open("delay")
             .attr("xmlns", ns::DELAY)
@@ -193,7 +199,7 @@ fn groupchat(w: &mut XmlWriter<'_>, room: &str, m: &StoredMessage, history: bool
     w.end("message");
 }
 
-/// The `<message>` inside a MAM result's `<forwarded>` (XEP-0313 §4.2).
+/// The `<forwarded>` message of a MAM result (XEP-0313 §4.2).
 pub fn archived_message(out: &mut Vec<u8>, room: &str, m: &StoredMessage) {
     let mut w = XmlWriter::new(out);
     w.open("forwarded").attr("xmlns", ns::FORWARD).close_start();
@@ -201,23 +207,7 @@ pub fn archived_message(out: &mut Vec<u8>, room: &str, m: &StoredMessage) {
         .attr("xmlns", ns::DELAY)
         .attr("stamp", &format_millis(m.ts))
         .close_empty();
-    w.open("message")
-        .attr("xmlns", ns::CLIENT)
-        .attr("from", &format!("{room}/{}", m.nick))
-        .attr("type", "groupchat")
-        .attr(
-            "id",
-            if m.origin_id.is_empty() {
-                &m.stanza_id
-            } else {
-                &m.origin_id
-            },
-        )
-        .close_start();
-    w.text_element("body", &m.body);
-    if let Some(extra) = &m.extra {
-        w.raw(extra);
-    }
+    message_start(&mut w, room, m, Some(ns::CLIENT));
     occupant_id(&mut w, &m.occupant_id);
     w.end("message").end("forwarded");
 }
@@ -244,4 +234,145 @@ fn subject_id(subject: &str) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(subject.as_bytes());
     d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xmpp::element::Element;
+    use palaver_core::engine::OccupantPresence;
+    use palaver_core::{Affiliation, Role, UserId};
+    use std::sync::Arc;
+
+    fn parse(bytes: &[u8]) -> Element {
+        // Encoded stanzas carry no xmlns of their own: wrap them as a stream would.
+        let mut doc = b"<w xmlns='jabber:client'>".to_vec();
+        doc.extend_from_slice(bytes);
+        doc.extend_from_slice(b"</w>");
+        let w = Element::parse(&doc).expect("well-formed");
+        let first = w.children().next().cloned();
+        first.expect("one stanza")
+    }
+
+    fn presence_event() -> Arc<RoomEvent> {
+        RoomEvent::new(
+            Arc::from("lobby"),
+            RoomEventKind::Presence(OccupantPresence {
+                nick: "Al <&>".into(),
+                user: UserId::parse("alice@localhost").expect("user"),
+                resource: "phone".into(),
+                role: Role::Participant,
+                affiliation: Affiliation::Member,
+                occupant_id: "oid1".into(),
+                kind: PresenceKind::Available,
+                payload: Some(Arc::from("<show>away</show>")),
+                codes: StatusCodes::empty(),
+                new_nick: None,
+                actor: None,
+                reason: None,
+            }),
+        )
+    }
+
+    #[test]
+    fn presence_views_differ_by_self_and_real_address() {
+        let ev = presence_event();
+        let other = DeliveryFlags {
+            is_self: false,
+            sees_real_address: false,
+        };
+        let me = DeliveryFlags {
+            is_self: true,
+            sees_real_address: true,
+        };
+        assert_ne!(encode_slot(other), encode_slot(me));
+        let p = parse(&encode_event(&ev, other, "conference.localhost", None));
+        assert_eq!(p.attr("from"), Some("lobby@conference.localhost/Al <&>"));
+        assert_eq!(p.child_text("show", ns::CLIENT).as_deref(), Some("away"));
+        let x = p.get_child("x", ns::MUC_USER).expect("muc#user");
+        let item = x.get_child("item", ns::MUC_USER).expect("item");
+        assert_eq!(
+            (
+                item.attr("affiliation"),
+                item.attr("role"),
+                item.attr("jid")
+            ),
+            (Some("member"), Some("participant"), None)
+        );
+        assert_eq!(x.children_named("status", ns::MUC_USER).count(), 0);
+        let p = parse(&encode_event(&ev, me, "conference.localhost", None));
+        let x = p.get_child("x", ns::MUC_USER).expect("muc#user");
+        assert_eq!(
+            x.get_child("item", ns::MUC_USER)
+                .and_then(|i| i.attr("jid")),
+            Some("alice@localhost/phone")
+        );
+        let codes: Vec<_> = x
+            .children_named("status", ns::MUC_USER)
+            .filter_map(|s| s.attr("code"))
+            .collect();
+        assert_eq!(codes, ["110"]);
+        assert_eq!(
+            p.get_child("occupant-id", ns::OCCUPANT_ID)
+                .and_then(|o| o.attr("id")),
+            Some("oid1")
+        );
+    }
+
+    #[test]
+    fn groupchat_carries_ids_and_history_delay() {
+        let m = Arc::new(StoredMessage {
+            room_id: 1,
+            seq: 7,
+            stanza_id: "sid7".into(),
+            origin_id: "client-1".into(),
+            sender: UserId::parse("bob@localhost").expect("user"),
+            nick: "bob".into(),
+            occupant_id: "oid2".into(),
+            body: "1 < 2 & \"quotes\"".into(),
+            extra: Some("<origin-id xmlns='urn:xmpp:sid:0' id='client-1'/>".into()),
+            ts: 0,
+        });
+        let flags = DeliveryFlags::default();
+        let live = RoomEvent::new(
+            Arc::from("lobby"),
+            RoomEventKind::Message {
+                message: m.clone(),
+                history: false,
+            },
+        );
+        let el = parse(&encode_event(&live, flags, "conference.localhost", None));
+        assert_eq!(
+            (el.attr("type"), el.attr("id")),
+            (Some("groupchat"), Some("client-1"))
+        );
+        assert_eq!(
+            el.child_text("body", ns::CLIENT).as_deref(),
+            Some("1 < 2 & \"quotes\"")
+        );
+        let sid = el.get_child("stanza-id", ns::SID).expect("stanza-id");
+        assert_eq!(
+            (sid.attr("id"), sid.attr("by")),
+            (Some("sid7"), Some("lobby@conference.localhost"))
+        );
+        assert!(el.get_child("delay", ns::DELAY).is_none());
+        assert!(el.get_child("origin-id", ns::SID).is_some());
+        let old = RoomEvent::new(
+            Arc::from("lobby"),
+            RoomEventKind::Message {
+                message: m.clone(),
+                history: true,
+            },
+        );
+        let el = parse(&encode_event(&old, flags, "conference.localhost", None));
+        assert_eq!(
+            el.get_child("delay", ns::DELAY)
+                .and_then(|d| d.attr("stamp")),
+            Some("1970-01-01T00:00:00.000Z")
+        );
+        let mut out = Vec::new();
+        archived_message(&mut out, "lobby@conference.localhost", &m);
+        let fwd = Element::parse(&out).expect("forwarded parses");
+        assert!(fwd.get_child("message", ns::CLIENT).is_some());
+    }
 }

@@ -1,0 +1,170 @@
+//! The `Store` methods both backends share word for word: each backend provides `query`,
+//! `bind_vals`, `found` and the `fetch_*`/`write`/`append_batch` helpers for its own driver,
+//! and `impl_store!` writes the trait impl over them.
+
+/// Implements `Store` for a backend type (see the module doc for what it must provide).
+macro_rules! impl_store {
+    ($ty:ty, $backend:literal) => {
+        #[async_trait::async_trait]
+        impl Store for $ty {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn append_messages(&self, batch: &[StoredMessage]) -> StoreResult<()> {
+                self.append_batch(batch).await
+            }
+
+            async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+                self.write(bind_vals(query(INSERT_USER), user_vals(user)))
+                    .await?;
+                Ok(())
+            }
+
+            async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+                let mut vals = user_vals(user);
+                vals.truncate(9);
+                found(self.write(bind_vals(query(UPDATE_USER), vals)).await?)
+            }
+
+            async fn delete_user(&self, user: &UserId) -> StoreResult<bool> {
+                Ok(self.write(query(DELETE_USER).bind(user.as_str())).await? > 0)
+            }
+
+            async fn get_user(&self, user: &UserId) -> StoreResult<Option<UserRecord>> {
+                self.fetch_opt(query(GET_USER).bind(user.as_str()), user_from_row)
+                    .await
+            }
+
+            async fn list_users(&self) -> StoreResult<Vec<UserId>> {
+                self.fetch_all(query(LIST_USERS), user_id_from_row).await
+            }
+
+            async fn create_category(&self, category: &Category) -> StoreResult<()> {
+                self.write(bind_vals(query(INSERT_CATEGORY), category_vals(category)?))
+                    .await?;
+                Ok(())
+            }
+
+            async fn update_category(&self, category: &Category) -> StoreResult<()> {
+                let q = bind_vals(query(UPDATE_CATEGORY), category_vals(category)?);
+                found(self.write(q).await?)
+            }
+
+            async fn delete_category(&self, id: uuid::Uuid) -> StoreResult<bool> {
+                Ok(self
+                    .write(query(DELETE_CATEGORY).bind(id.to_string()))
+                    .await?
+                    > 0)
+            }
+
+            async fn get_category_by_name(&self, name: &str) -> StoreResult<Option<Category>> {
+                let q = query(GET_CATEGORY_BY_NAME).bind(name_key(name));
+                self.fetch_opt(q, category_from_row).await
+            }
+
+            async fn get_category(&self, id: uuid::Uuid) -> StoreResult<Option<Category>> {
+                let q = query(GET_CATEGORY).bind(id.to_string());
+                self.fetch_opt(q, category_from_row).await
+            }
+
+            async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+                self.fetch_all(query(LIST_CATEGORIES), category_from_row)
+                    .await
+            }
+
+            async fn create_room(&self, room: &RoomRecord) -> StoreResult<RoomId> {
+                let q = bind_vals(query(INSERT_ROOM), room_vals(room)).bind(room.created_at);
+                let row = q.fetch_one(&self.pool).await.map_err(write_err)?;
+                row.try_get::<i64, _>(0)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            }
+
+            async fn update_room(&self, room: &RoomRecord) -> StoreResult<()> {
+                let q = bind_vals(query(UPDATE_ROOM), room_vals(room)).bind(room.id);
+                found(self.write(q).await?)
+            }
+
+            async fn delete_room(&self, id: RoomId) -> StoreResult<bool> {
+                Ok(self.write(query(DELETE_ROOM).bind(id)).await? > 0)
+            }
+
+            async fn get_room(&self, name: &str) -> StoreResult<Option<RoomRecord>> {
+                let q = query(GET_ROOM).bind(name.to_lowercase());
+                self.fetch_opt(q, room_from_row).await
+            }
+
+            async fn get_room_by_id(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
+                self.fetch_opt(query(GET_ROOM_BY_ID).bind(id), room_from_row)
+                    .await
+            }
+
+            async fn list_rooms(&self) -> StoreResult<Vec<RoomRecord>> {
+                self.fetch_all(query(LIST_ROOMS), room_from_row).await
+            }
+
+            async fn set_affiliation(
+                &self,
+                room: RoomId,
+                user: &UserId,
+                affiliation: Affiliation,
+                reason: &str,
+            ) -> StoreResult<()> {
+                let q = if affiliation == Affiliation::None {
+                    query(DELETE_AFFILIATION).bind(room).bind(user.as_str())
+                } else {
+                    query(UPSERT_AFFILIATION)
+                        .bind(room)
+                        .bind(user.as_str())
+                        .bind(affiliation.as_str())
+                        .bind(reason)
+                };
+                self.write(q).await?;
+                Ok(())
+            }
+
+            async fn affiliations(&self, room: RoomId) -> StoreResult<Vec<AffiliationRecord>> {
+                self.fetch_all(query(LIST_AFFILIATIONS).bind(room), |r| {
+                    affiliation_from_row(r)
+                })
+                .await
+            }
+
+            async fn last_seq(&self, room: RoomId) -> StoreResult<i64> {
+                self.fetch_i64(query(LAST_SEQ).bind(room)).await
+            }
+
+            async fn history(
+                &self,
+                room: RoomId,
+                q: &HistoryQuery,
+            ) -> StoreResult<Vec<StoredMessage>> {
+                let Some((sql, vals)) = history_sql(room, q, false) else {
+                    return Ok(Vec::new());
+                };
+                let query = bind_vals(sqlx::query(AssertSqlSafe(sql)), vals);
+                let rows = self.fetch_all(query, message_from_row).await?;
+                Ok(finish_history(rows, q))
+            }
+
+            async fn message_by_stanza_id(
+                &self,
+                room: RoomId,
+                stanza_id: &str,
+            ) -> StoreResult<Option<StoredMessage>> {
+                let q = query(MESSAGE_BY_STANZA_ID).bind(room).bind(stanza_id);
+                self.fetch_opt(q, message_from_row).await
+            }
+
+            async fn count_messages(&self, room: RoomId, q: &HistoryQuery) -> StoreResult<u64> {
+                let Some((sql, vals)) = history_sql(room, q, true) else {
+                    return Ok(0);
+                };
+                let n = self
+                    .fetch_i64(bind_vals(sqlx::query(AssertSqlSafe(sql)), vals))
+                    .await?;
+                u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))
+            }
+        }
+    };
+}
