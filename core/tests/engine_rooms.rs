@@ -600,3 +600,70 @@ async fn destroy_removes_room_and_tells_occupants() {
     assert!(e.store().get_room("tmp").await.expect("store").is_none());
     assert!(e.room_info("tmp").await.is_none());
 }
+
+/// A sink that refuses everything after `room` events, like a full session queue.
+struct Full {
+    accepted: Mutex<usize>,
+    limit: usize,
+}
+
+impl EventSink for Full {
+    fn deliver(&self, _event: &Arc<RoomEvent>, _flags: DeliveryFlags) -> Result<(), SinkClosed> {
+        let mut n = self.accepted.lock().map_err(|_| SinkClosed)?;
+        if *n >= self.limit {
+            return Err(SinkClosed);
+        }
+        *n += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_occupant_whose_sink_overflows_is_removed_and_others_are_told() {
+    let e = engine().await;
+    let alice = client(1, "alice@localhost");
+    join(&e, "lobby", &alice, "alice", true)
+        .await
+        .expect("join");
+    let slow = ClientRef {
+        id: 9,
+        user: UserId::parse("slow@localhost").expect("user"),
+        resource: Arc::from("x"),
+        sink: Arc::new(Full {
+            accepted: Mutex::new(0),
+            limit: 5,
+        }),
+    };
+    let (reply, rx) = oneshot::channel();
+    let req = JoinRequest {
+        client: slow,
+        nick: "slow".into(),
+        password: None,
+        history: HistoryRequest::default(),
+        payload: None,
+        create: false,
+        instant: false,
+    };
+    e.send("lobby", RoomCommand::Join { req, reply }).await;
+    rx.await.expect("reply").expect("join");
+    alice.sink.take();
+    for i in 0..10 {
+        post(&e, "lobby", &alice, &format!("m{i}"))
+            .await
+            .expect("post");
+    }
+    // The next command runs after the room has reaped the dead sink.
+    let info = e.room_info("lobby").await.expect("room");
+    assert_eq!(info.occupants, 1);
+    let p = presences(&alice.sink.take());
+    assert!(
+        p.contains(&("slow".into(), PresenceKind::Unavailable, vec![], false)),
+        "{p:?}"
+    );
+    let stored = e
+        .store()
+        .count_messages(1, &HistoryQuery::default())
+        .await
+        .expect("count");
+    assert_eq!(stored, 10);
+}

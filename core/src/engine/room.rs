@@ -125,6 +125,9 @@ impl Room {
                     None => break,
                 },
             }
+            if !self.dead.is_empty() {
+                self.reap_dead().await;
+            }
             if self.closed {
                 break;
             }

@@ -83,6 +83,8 @@ pub(crate) struct Framer {
     decl_seen: bool,
     root_done: bool,
     header_name: Vec<u8>,
+    /// Absolute (offset, length) of the names of the open elements, to match end tags.
+    open_names: Vec<(usize, usize)>,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -120,6 +122,7 @@ impl Framer {
             decl_seen: false,
             root_done: false,
             header_name: Vec::new(),
+            open_names: Vec::new(),
         }
     }
 
@@ -360,6 +363,12 @@ impl Framer {
                 self.finish_stanza(end, out);
             }
         } else {
+            let tag = slice(buf, base, self.tag_start + 1, end);
+            let len = tag
+                .iter()
+                .position(|&c| is_ws(c) || c == b'/' || c == b'>')
+                .unwrap_or(tag.len());
+            self.open_names.push((self.tag_start + 1, len));
             self.depth += 1;
         }
         Ok(())
@@ -385,6 +394,17 @@ impl Framer {
             out.push_back(Frame::Close);
             self.phase = Phase::Done;
             return Ok(());
+        }
+        let name = slice(buf, base, self.tag_start + 2, end - 1);
+        let name = &name[..name.iter().rposition(|&c| !is_ws(c)).map_or(0, |i| i + 1)];
+        let open = self
+            .open_names
+            .pop()
+            .map(|(at, len)| slice(buf, base, at, at + len));
+        if open != Some(name) {
+            return Err(StreamError::NotWellFormed(
+                "end tag does not match the open element".into(),
+            ));
         }
         self.depth -= 1;
         if self.depth == 0 {

@@ -351,3 +351,23 @@ fn many_small_stanzas_in_one_feed() {
     assert_eq!(events.len(), 50_001);
     assert_eq!(stanza(&events[50_000]).attr("n"), Some("49999"));
 }
+
+#[test]
+fn mismatched_end_tag_is_refused_at_once() {
+    // The end tag closes the wrong element while the stanza is still open: the reader must
+    // not wait for more bytes that would bring the depth back to zero.
+    let (events, err) = run(&format!("{HEADER}<iq type='get' id='1'><query></iq>"));
+    assert_eq!(events.len(), 1, "only the stream header");
+    assert!(
+        matches!(err, Some(StreamError::NotWellFormed(_))),
+        "{err:?}"
+    );
+    let (_, err) = run(&format!("{HEADER}<a><b:c xmlns:b='u'></b:d></a>"));
+    assert!(
+        matches!(err, Some(StreamError::NotWellFormed(_))),
+        "{err:?}"
+    );
+    let (events, err) = run(&format!("{HEADER}<a><b:c xmlns:b='u'><d/></b:c ></a>"));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(events.len(), 2);
+}

@@ -25,15 +25,35 @@ pub struct Conn<S> {
     pub io: S,
     pub reader: StreamReader,
     buf: BytesMut,
+    domain: String,
+    /// Whether our stream header for the current stream went out (a stream error must follow
+    /// one, RFC 6120 §4.9.1.2).
+    header_sent: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    pub fn new(io: S, limits: Limits) -> Self {
+    pub fn new(io: S, limits: Limits, domain: &str) -> Self {
         Conn {
             io,
             reader: StreamReader::new(limits),
             buf: BytesMut::with_capacity(4096),
+            domain: domain.to_string(),
+            header_sent: false,
         }
+    }
+
+    /// Sends our stream header (once per stream).
+    pub async fn send_header(&mut self) -> std::io::Result<()> {
+        let header = stream_header(&self.domain);
+        self.send(&header).await?;
+        self.header_sent = true;
+        Ok(())
+    }
+
+    /// A new stream starts (after SASL success): forget the old one's state.
+    pub fn restart_stream(&mut self) {
+        self.reader.reset();
+        self.header_sent = false;
     }
 
     /// The next complete stream event, reading as needed; fails after `timeout` of silence.
@@ -62,7 +82,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Sends `<stream:error>` with `condition` and closes the stream. Best effort.
     pub async fn stream_error(&mut self, condition: &str, text: Option<&str>) {
-        let bytes = stream_error_bytes(condition, text);
+        let mut bytes = if self.header_sent {
+            Vec::new()
+        } else {
+            stream_header(&self.domain)
+        };
+        bytes.extend_from_slice(&stream_error_bytes(condition, text));
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             let _ = self.io.write_all(&bytes).await;
             let _ = self.io.flush().await;
@@ -70,6 +95,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         })
         .await;
     }
+}
+
+/// Our stream header, with a fresh stream id.
+pub fn stream_header(domain: &str) -> Vec<u8> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(
+        b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+xmlns:stream='http://etherx.jabber.org/streams' id='",
+    );
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"' from='");
+    palaver_dialects::xmpp::escape::escape_attr(domain, &mut out);
+    out.extend_from_slice(b"' version='1.0' xml:lang='en'>");
+    out
 }
 
 /// `<stream:error>…</stream:error></stream:stream>`.

@@ -34,7 +34,7 @@ pub async fn handle_connection(
     if direct_tls {
         match tokio::time::timeout(svc.login_timeout, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
-                let conn = Conn::new(tls, svc.limits.clone());
+                let conn = Conn::new(tls, svc.limits.clone(), &svc.domain);
                 secure_stream(svc, conn, peer, true).await
             }
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
@@ -42,13 +42,13 @@ pub async fn handle_connection(
         }
         return;
     }
-    let mut conn = Conn::new(tcp, svc.limits.clone());
+    let mut conn = Conn::new(tcp, svc.limits.clone(), &svc.domain);
     match plain_phase(&svc, &mut conn).await {
         Ok(PlainOutcome::StartTls) => {
             let Conn { io, .. } = conn;
             match tokio::time::timeout(svc.login_timeout, acceptor.accept(io)).await {
                 Ok(Ok(tls)) => {
-                    let conn = Conn::new(tls, svc.limits.clone());
+                    let conn = Conn::new(tls, svc.limits.clone(), &svc.domain);
                     secure_stream(svc, conn, peer, true).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "STARTTLS handshake failed"),
@@ -134,9 +134,8 @@ async fn open_stream<S: AsyncRead + AsyncWrite + Unpin>(
             .await;
         return Err(ConnError::Closed);
     };
-    let header = stream_header(&svc.domain);
+    conn.send_header().await?;
     if default_ns != ns::CLIENT {
-        conn.send(&header).await?;
         conn.stream_error("invalid-namespace", None).await;
         return Err(ConnError::Closed);
     }
@@ -144,25 +143,11 @@ async fn open_stream<S: AsyncRead + AsyncWrite + Unpin>(
         .iter()
         .find(|(k, _)| k == "to")
         .map(|(_, v)| v.to_lowercase());
-    if let Some(to) = to {
-        if to != svc.domain {
-            conn.send(&header).await?;
-            conn.stream_error("host-unknown", None).await;
-            return Err(ConnError::Closed);
-        }
+    if to.is_some_and(|to| to != svc.domain) {
+        conn.stream_error("host-unknown", None).await;
+        return Err(ConnError::Closed);
     }
-    conn.send(&header).await?;
     Ok(())
-}
-
-fn stream_header(domain: &str) -> Vec<u8> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-         xmlns:stream='http://etherx.jabber.org/streams' id='{id}' from='{domain}' \
-         version='1.0' xml:lang='en'>"
-    )
-    .into_bytes()
 }
 
 fn mechanisms(plain_allowed: bool) -> Vec<u8> {
@@ -207,7 +192,7 @@ async fn secure_stream_after_header<S: AsyncRead + AsyncWrite + Unpin + Send + '
         Ok(None) => return,
         Err(e) => return report_and_close(&mut conn, e, peer).await,
     };
-    conn.reader.reset();
+    conn.restart_stream();
     if let Err(e) = open_stream(&svc, &mut conn).await {
         return report_and_close(&mut conn, e, peer).await;
     }

@@ -195,9 +195,22 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let mut buf = BytesMut::with_capacity(8192);
     let mut reason = "closed by client";
     loop {
-        if !session.wbuf.is_empty() && flush(&mut wr, &mut session.wbuf).await.is_err() {
-            reason = "write failed";
-            break;
+        if !session.wbuf.is_empty() {
+            // A peer that stops reading blocks this write; the rooms then overflow its queue
+            // and signal `wake`, which must still end the session.
+            let written = tokio::select! {
+                biased;
+                _ = wake.notified() => Err("slow consumer"),
+                r = tokio::time::timeout(svc.idle_timeout, flush(&mut wr, &mut session.wbuf)) => match r {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err("write failed"),
+                    Err(_) => Err("write timed out"),
+                },
+            };
+            if let Err(why) = written {
+                reason = why;
+                break;
+            }
         }
         if session.closing {
             break;

@@ -1,0 +1,51 @@
+//! Shared helpers for palaver's end-to-end tests.
+//!
+//! Every test starts the real `palaver` binary ([`server::TestServer`]) in its own temporary
+//! data directory, on loopback ports chosen by the OS, with SQLite or PostgreSQL
+//! ([`server::Store`]), and talks to it only the way users do: the CLI, XMPP over TLS with a
+//! small raw client ([`raw_client::RawClient`]) and the real third-party client slixmpp
+//! ([`python::PyClient`], scenarios in [`scenario`]). Nothing here reaches into server
+//! internals; `palaver-dialects` is used only as an XML stream parser for the raw client.
+
+pub mod python;
+pub mod raw_client;
+pub mod scenario;
+pub mod server;
+pub mod tls;
+pub mod xml;
+
+pub use raw_client::{RawClient, SaslOutcome};
+pub use server::{ServerOptions, Store, TestServer};
+
+use std::time::Duration;
+
+/// Default bound for one expected reply from the server.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The XMPP domain every test server serves.
+pub const DOMAIN: &str = "localhost";
+
+/// The MUC service of [`DOMAIN`].
+pub const MUC_DOMAIN: &str = "conference.localhost";
+
+/// `name@conference.localhost`.
+pub fn room_jid(name: &str) -> String {
+    format!("{name}@{MUC_DOMAIN}")
+}
+
+/// A short random lowercase hex string (for unique names).
+pub fn random_hex(len: usize) -> String {
+    let mut s = uuid::Uuid::new_v4().simple().to_string();
+    s.truncate(len.min(32));
+    s
+}
+
+/// Panics with the whole error chain if `result` is an error. Tests call this while their
+/// [`TestServer`] is still alive, so the server's log is printed with the failure.
+#[track_caller]
+pub fn must<T>(result: anyhow::Result<T>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => panic!("{e:?}"),
+    }
+}
