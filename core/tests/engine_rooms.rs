@@ -667,3 +667,127 @@ async fn an_occupant_whose_sink_overflows_is_removed_and_others_are_told() {
         .expect("count");
     assert_eq!(stored, 10);
 }
+
+async fn history_count(e: &Engine, room: &str, id: u64, history: HistoryRequest) -> usize {
+    let c = client(id, &format!("u{id}@localhost"));
+    let (reply, rx) = oneshot::channel();
+    let req = JoinRequest {
+        client: c.r.clone(),
+        nick: format!("u{id}"),
+        password: None,
+        history,
+        payload: None,
+        create: false,
+        instant: false,
+    };
+    e.send(room, RoomCommand::Join { req, reply }).await;
+    rx.await.expect("reply").expect("join");
+    c.sink
+        .take()
+        .iter()
+        .filter(|(e, _)| matches!(&e.kind, RoomEventKind::Message { history: true, .. }))
+        .count()
+}
+
+#[tokio::test]
+async fn history_on_join_honours_maxstanzas_maxchars_seconds_and_since() {
+    let e = engine().await;
+    let alice = client(1, "alice@localhost");
+    join(&e, "lobby", &alice, "alice", true)
+        .await
+        .expect("join");
+    let mut first_ts = 0;
+    for i in 0..8 {
+        let m = post(&e, "lobby", &alice, &format!("message number {i}"))
+            .await
+            .expect("post");
+        if i == 0 {
+            first_ts = m.ts;
+        }
+    }
+    // Default: the room's history length (20) covers all 8.
+    assert_eq!(
+        history_count(&e, "lobby", 10, HistoryRequest::default()).await,
+        8
+    );
+    assert_eq!(
+        history_count(
+            &e,
+            "lobby",
+            11,
+            HistoryRequest {
+                max_stanzas: Some(3),
+                ..Default::default()
+            }
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        history_count(
+            &e,
+            "lobby",
+            12,
+            HistoryRequest {
+                max_chars: Some(0),
+                ..Default::default()
+            }
+        )
+        .await,
+        0
+    );
+    // Each message costs its body plus envelope (~180 chars here): 400 chars fit two.
+    assert_eq!(
+        history_count(
+            &e,
+            "lobby",
+            13,
+            HistoryRequest {
+                max_chars: Some(400),
+                ..Default::default()
+            }
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        history_count(
+            &e,
+            "lobby",
+            14,
+            HistoryRequest {
+                seconds: Some(3600),
+                ..Default::default()
+            }
+        )
+        .await,
+        8
+    );
+    assert_eq!(
+        history_count(
+            &e,
+            "lobby",
+            15,
+            HistoryRequest {
+                since: Some(first_ts + 3_600_000),
+                ..Default::default()
+            }
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        history_count(
+            &e,
+            "lobby",
+            16,
+            HistoryRequest {
+                since: Some(first_ts),
+                max_stanzas: Some(5),
+                ..Default::default()
+            }
+        )
+        .await,
+        5
+    );
+}
