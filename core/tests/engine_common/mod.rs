@@ -1,0 +1,108 @@
+//! Helpers shared by the engine tests: a collecting sink, clients, an engine on an in-memory
+//! SQLite store, and join/post shorthands.
+#![allow(dead_code)]
+
+use palaver_core::engine::*;
+use palaver_core::*;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+#[derive(Default)]
+pub struct Collect {
+    events: Mutex<Vec<(Arc<RoomEvent>, DeliveryFlags)>>,
+}
+
+impl EventSink for Collect {
+    fn deliver(&self, event: &Arc<RoomEvent>, flags: DeliveryFlags) -> Result<(), SinkClosed> {
+        self.events
+            .lock()
+            .map_err(|_| SinkClosed)?
+            .push((event.clone(), flags));
+        Ok(())
+    }
+}
+
+impl Collect {
+    pub fn take(&self) -> Vec<(Arc<RoomEvent>, DeliveryFlags)> {
+        std::mem::take(&mut *self.events.lock().expect("lock"))
+    }
+}
+
+pub struct Client {
+    pub sink: Arc<Collect>,
+    pub r: ClientRef,
+}
+
+pub fn client(id: u64, user: &str) -> Client {
+    let sink = Arc::new(Collect::default());
+    Client {
+        r: ClientRef {
+            id,
+            user: UserId::parse(user).expect("user"),
+            resource: Arc::from("test"),
+            sink: sink.clone(),
+        },
+        sink,
+    }
+}
+
+pub async fn engine() -> Engine {
+    let store = open_store("sqlite::memory:").await.expect("store");
+    Engine::new(store, EngineConfig::default())
+}
+
+pub async fn join(
+    e: &Engine,
+    room: &str,
+    c: &Client,
+    nick: &str,
+    instant: bool,
+) -> Result<(), RoomError> {
+    let (reply, rx) = oneshot::channel();
+    let req = JoinRequest {
+        client: c.r.clone(),
+        nick: nick.into(),
+        password: None,
+        history: HistoryRequest::default(),
+        payload: None,
+        create: true,
+        instant,
+    };
+    e.send(room, RoomCommand::Join { req, reply }).await;
+    rx.await.expect("reply")
+}
+
+pub async fn post(
+    e: &Engine,
+    room: &str,
+    c: &Client,
+    body: &str,
+) -> Result<Arc<StoredMessage>, RoomError> {
+    let (reply, rx) = oneshot::channel();
+    e.send(
+        room,
+        RoomCommand::Post {
+            client: c.r.id,
+            body: body.into(),
+            extra: None,
+            origin_id: String::new(),
+            reply,
+        },
+    )
+    .await;
+    rx.await.expect("reply")
+}
+
+pub fn presences(
+    events: &[(Arc<RoomEvent>, DeliveryFlags)],
+) -> Vec<(String, PresenceKind, Vec<u16>, bool)> {
+    events
+        .iter()
+        .filter_map(|(e, f)| match &e.kind {
+            RoomEventKind::Presence(p) => {
+                Some((p.nick.clone(), p.kind, p.codes.codes().collect(), f.is_self))
+            }
+            _ => None,
+        })
+        .collect()
+}
