@@ -1,0 +1,2 @@
+//! The SIP pager dialect: `#command` parsing for room URIs (Kamailio imc compatible) and the
+//! RFC 4575 conference-info documents.
