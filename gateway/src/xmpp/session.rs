@@ -181,7 +181,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         jid_str: jid.to_string(),
         jid,
         jid_attr,
-        wbuf: Vec::with_capacity(8192),
+        wbuf: Vec::new(),
         joined: HashMap::new(),
         sink,
         available: false,
@@ -192,7 +192,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let Conn { io, mut reader, .. } = conn;
     let (mut rd, mut wr) = tokio::io::split(io);
     let mut shutdown = svc.ctx.shutdown.clone();
-    let mut buf = BytesMut::with_capacity(8192);
+    let mut buf = BytesMut::with_capacity(2048);
     let mut reason = "closed by client";
     loop {
         if !session.wbuf.is_empty() {
@@ -302,6 +302,10 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let res = wr.write_all(buf).await;
     buf.clear();
+    // Idle sessions should not keep a burst's buffer.
+    if buf.capacity() > 16 * 1024 {
+        buf.shrink_to(4096);
+    }
     res?;
     wr.flush().await
 }
