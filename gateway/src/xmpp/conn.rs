@@ -7,6 +7,9 @@ use palaver_dialects::xmpp::reader::{Limits, StreamError, StreamEvent, StreamRea
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// Longest time from TCP accept (or from the TLS handshake) to a bound resource.
+pub const NEGOTIATION_DEADLINE: Duration = Duration::from_secs(60);
+
 /// Why reading stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
@@ -26,6 +29,8 @@ pub struct Conn<S> {
     pub reader: StreamReader,
     buf: BytesMut,
     domain: String,
+    /// Negotiation must finish by then, however slowly the peer drips bytes.
+    deadline: tokio::time::Instant,
     /// Whether our stream header for the current stream went out (a stream error must follow
     /// one, RFC 6120 §4.9.1.2).
     header_sent: bool,
@@ -38,6 +43,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             reader: StreamReader::new(limits),
             buf: BytesMut::with_capacity(4096),
             domain: domain.to_string(),
+            deadline: tokio::time::Instant::now() + NEGOTIATION_DEADLINE,
             header_sent: false,
         }
     }
@@ -63,7 +69,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Ok(ev);
             }
             self.buf.clear();
-            let n = tokio::time::timeout(timeout, self.io.read_buf(&mut self.buf))
+            let until = (tokio::time::Instant::now() + timeout).min(self.deadline);
+            let n = tokio::time::timeout_at(until, self.io.read_buf(&mut self.buf))
                 .await
                 .map_err(|_| ConnError::Timeout)??;
             if n == 0 {
