@@ -14,6 +14,13 @@
 //! SCRAM server needs (see `palaver_dialects::xmpp::sasl`), and they are enough to check a
 //! cleartext password received over SASL PLAIN ([`verify_password`]).
 //!
+//! SIP clients cannot use SCRAM: SIP digest authentication (RFC 3261 §22.4, with SHA-256 from
+//! RFC 8760) needs `HA1 = H(username ":" realm ":" password)`. So, at the same moment, the
+//! password is also turned into a [`SipDigest`]: the MD5 and SHA-256 HA1 for the realm of the
+//! account's domain ([`sip_ha1`]). The digest username is the user part of the address of
+//! record, i.e. the local part of the [`UserId`] (lowercase, as user ids are). HA1 is
+//! password-equivalent for that realm: it must be protected like a password hash.
+//!
 //! **Password normalization.** SASLprep (RFC 4013) mapping is *not* applied: the password's UTF-8
 //! bytes are used as given, on derivation and on verification alike. ASCII passwords behave
 //! exactly as every client expects; a non-ASCII password works as long as the client sends the
@@ -21,11 +28,12 @@
 //! passwords containing characters SASLprep maps, such as non-ASCII spaces).
 
 use hmac::{Hmac, Mac};
+use md5::Md5;
 use rand::RngCore;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::model::{Millis, ScramCredential, UserId, UserRecord};
+use crate::model::{Millis, ScramCredential, SipDigest, UserId, UserRecord};
 
 /// Iteration count used for new credentials (the RFC 5802/7677 examples' value; the minimum
 /// RFC 7677 recommends).
@@ -71,18 +79,59 @@ pub fn derive(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> 
     }
 }
 
-/// Builds a new account record for `user`: SHA-1 and SHA-256 credentials, each with its own
-/// fresh random [`SALT_LEN`]-byte salt and [`DEFAULT_ITERATIONS`] iterations.
+/// The hash function of a SIP/HTTP digest `algorithm` (RFC 7616 §3.3, RFC 8760).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestAlgo {
+    /// `MD5` (RFC 3261 §22.4; what every SIP client supports).
+    Md5,
+    /// `SHA-256` (RFC 8760).
+    Sha256,
+}
+
+/// `HA1 = H(username ":" realm ":" password)` as lowercase hex (RFC 7616 §3.4.2, without the
+/// `-sess` variant): what a digest server keeps instead of the password. For palaver accounts
+/// `username` is the local part of the [`UserId`] and `realm` its domain (see
+/// [`new_user_record`]). The strings' UTF-8 bytes are hashed as given.
+pub fn sip_ha1(algo: DigestAlgo, username: &str, realm: &str, password: &str) -> String {
+    let input = [username, realm, password].join(":");
+    match algo {
+        DigestAlgo::Md5 => to_hex(&Md5::digest(input.as_bytes())),
+        DigestAlgo::Sha256 => to_hex(&Sha256::digest(input.as_bytes())),
+    }
+}
+
+/// The [`SipDigest`] of `user` for `password`: realm = the user's domain, digest username = its
+/// local part.
+pub fn sip_digest(user: &UserId, password: &str) -> SipDigest {
+    let (username, realm) = (user.local(), user.domain());
+    SipDigest {
+        realm: realm.to_string(),
+        ha1_md5: sip_ha1(DigestAlgo::Md5, username, realm, password),
+        ha1_sha256: sip_ha1(DigestAlgo::Sha256, username, realm, password),
+    }
+}
+
+/// Builds a new account record for `user`: SHA-1 and SHA-256 SCRAM credentials, each with its
+/// own fresh random [`SALT_LEN`]-byte salt and [`DEFAULT_ITERATIONS`] iterations, and the SIP
+/// digest credentials ([`sip_digest`]: realm = the user's domain, digest username = the local
+/// part of `user`, which RFC 3261 takes from the user part of the address of record).
+///
+/// Used both to add a user and to change a password (`palaver user passwd` passes the existing
+/// `created_at` as `now`). Accounts created before palaver kept SIP digest credentials have
+/// `sip_digest: None` in the store and cannot authenticate over SIP until their password is set
+/// again with `palaver user passwd`, which goes through this function.
 pub fn new_user_record(user: UserId, password: &str, now: Millis) -> UserRecord {
     let mut rng = rand::thread_rng();
     let mut salt1 = [0u8; SALT_LEN];
     let mut salt256 = [0u8; SALT_LEN];
     rng.fill_bytes(&mut salt1);
     rng.fill_bytes(&mut salt256);
+    let sip = sip_digest(&user, password);
     UserRecord {
-        user,
         scram_sha1: derive(ScramHash::Sha1, password, &salt1, DEFAULT_ITERATIONS),
         scram_sha256: derive(ScramHash::Sha256, password, &salt256, DEFAULT_ITERATIONS),
+        sip_digest: Some(sip),
+        user,
         created_at: now,
     }
 }
@@ -136,6 +185,17 @@ fn digest(hash: ScramHash, data: &[u8]) -> Vec<u8> {
         ScramHash::Sha1 => Sha1::digest(data).to_vec(),
         ScramHash::Sha256 => Sha256::digest(data).to_vec(),
     }
+}
+
+/// Lowercase hex of `bytes`.
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// Compares two byte strings without an early exit on the first difference (lengths are not
@@ -313,6 +373,76 @@ mod tests {
         assert_ne!(a.scram_sha1.salt, a.scram_sha256.salt);
         assert_ne!(a.scram_sha1.salt, b.scram_sha1.salt);
         assert_ne!(a.scram_sha256.stored_key, b.scram_sha256.stored_key);
+    }
+
+    /// RFC 7616 §3.9.1: user "Mufasa", password "Circle of Life", realm
+    /// "http-auth@example.org". The HA1 values were computed independently (Python hashlib);
+    /// the test also recomputes the example's `response` from them, which the RFC publishes.
+    #[test]
+    fn rfc7616_ha1_vectors() {
+        let (user, realm, password) = ("Mufasa", "http-auth@example.org", "Circle of Life");
+        let md5 = sip_ha1(DigestAlgo::Md5, user, realm, password);
+        let sha256 = sip_ha1(DigestAlgo::Sha256, user, realm, password);
+        assert_eq!(md5, "3d78807defe7de2157e2b0b6573a855f");
+        assert_eq!(
+            sha256,
+            "7987c64c30e25f1b74be53f966b49b90f2808aa92faf9a00262392d7b4794232"
+        );
+
+        // response = H(HA1 ":" nonce ":" nc ":" cnonce ":" qop ":" H(method ":" uri))
+        let response = |h: fn(&[u8]) -> String, ha1: &str| {
+            let ha2 = h(b"GET:/dir/index.html");
+            h(format!(
+                "{ha1}:7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v:00000001:\
+                 f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ:auth:{ha2}"
+            )
+            .as_bytes())
+        };
+        let h_md5: fn(&[u8]) -> String = |d| to_hex(&Md5::digest(d));
+        let h_sha256: fn(&[u8]) -> String = |d| to_hex(&Sha256::digest(d));
+        assert_eq!(response(h_md5, &md5), "8ca523f5e9506fed4657c9700eebdbec");
+        assert_eq!(
+            response(h_sha256, &sha256),
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
+    }
+
+    #[test]
+    fn sip_ha1_hashes_utf8_as_given() {
+        // Independently computed (Python hashlib) over b"alice:example.org:p\xc3\xa2ss".
+        assert_eq!(
+            sip_ha1(DigestAlgo::Md5, "alice", "example.org", "pâss"),
+            "4bf50a01401f830385642db72ab59d06"
+        );
+        assert_eq!(
+            sip_ha1(DigestAlgo::Sha256, "alice", "example.org", "pâss"),
+            "a63a53e899049163bd86ff7fd9d90ab7c93a34112fb23b0373c5696cffbd51da"
+        );
+        assert_ne!(
+            sip_ha1(DigestAlgo::Md5, "alice", "example.org", "pâss"),
+            sip_ha1(DigestAlgo::Md5, "Alice", "example.org", "pâss")
+        );
+    }
+
+    #[test]
+    fn new_user_record_fills_sip_digest_for_the_domain() {
+        let user = UserId::parse("Alice@Example.org").expect("valid user id");
+        let rec = new_user_record(user, "pâss", 1);
+        let sip = rec.sip_digest.expect("sip digest");
+        assert_eq!(sip.realm, "example.org");
+        assert_eq!(sip.ha1_md5, "4bf50a01401f830385642db72ab59d06");
+        assert_eq!(
+            sip.ha1_sha256,
+            "a63a53e899049163bd86ff7fd9d90ab7c93a34112fb23b0373c5696cffbd51da"
+        );
+        let other = new_user_record(UserId::parse("alice@example.org").expect("id"), "x", 1);
+        assert_ne!(other.sip_digest.expect("sip").ha1_md5, sip.ha1_md5);
+    }
+
+    #[test]
+    fn hex_encoding() {
+        assert_eq!(to_hex(&[]), "");
+        assert_eq!(to_hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
     }
 
     #[test]

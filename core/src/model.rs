@@ -52,12 +52,32 @@ pub struct ScramCredential {
     pub server_key: Vec<u8>,
 }
 
-/// A local account. Passwords are never stored, only SCRAM keys (SHA-1 and SHA-256).
+/// SIP digest credentials (RFC 3261 §22.4, RFC 8760) of one account for one realm: the `HA1`
+/// values `H(username ":" realm ":" password)` as lowercase hex, so the password itself is never
+/// kept. `username` is the user part of the account's address (the local part of its
+/// [`UserId`], lowercase): RFC 3261 digest authentication uses the user part of the AOR as the
+/// digest username. Made by `credentials::new_user_record` (see also `credentials::sip_ha1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipDigest {
+    /// The digest realm the HA1 values were computed for (the account's domain).
+    pub realm: String,
+    /// Lowercase hex of `MD5(user ":" realm ":" password)` (32 characters).
+    pub ha1_md5: String,
+    /// Lowercase hex of `SHA-256(user ":" realm ":" password)` (64 characters).
+    pub ha1_sha256: String,
+}
+
+/// A local account. Passwords are never stored: only SCRAM keys (SHA-1 and SHA-256) for XMPP
+/// and, for SIP, digest HA1 values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     pub user: UserId,
     pub scram_sha1: ScramCredential,
     pub scram_sha256: ScramCredential,
+    /// SIP digest credentials. `None` for accounts whose password was set before palaver kept
+    /// them (SCRAM keys cannot be turned into HA1): such a user must set the password again
+    /// (`palaver user passwd`) before a SIP client can authenticate.
+    pub sip_digest: Option<SipDigest>,
     pub created_at: Millis,
 }
 
@@ -295,4 +315,31 @@ pub struct HistoryQuery {
     /// When true the rows closest to `before_seq`/the end are taken (the newest `limit`);
     /// the returned vector is always in ascending `seq` order.
     pub from_end: bool,
+}
+
+/// One binding of the SIP location service (RFC 3261 §10): a Contact a user registered, kept
+/// until `expires_at`. Keyed by (`user`, `contact`); registering the same contact again replaces
+/// the binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The registered account (the address-of-record's user).
+    pub user: UserId,
+    /// The Contact URI, as registered.
+    pub contact: String,
+    /// The `+sip.instance` Contact parameter (RFC 5626), or `""` when absent.
+    pub instance: String,
+    /// Transport the REGISTER arrived on: `"udp"`, `"tcp"` or `"tls"`.
+    pub transport: String,
+    /// `ip:port` the REGISTER came from (where requests to this contact are sent).
+    pub source: String,
+    /// Id of the pool node holding the client's connection/flow (`""` while single-node).
+    pub node: String,
+    /// Call-ID of the REGISTER that made or last refreshed the binding.
+    pub call_id: String,
+    /// CSeq number of that REGISTER (RFC 3261 §10.3 step 7 ordering).
+    pub cseq: i64,
+    /// When the binding expires (ms since the epoch); it is expired once `now >= expires_at`.
+    pub expires_at: Millis,
+    /// The User-Agent header of the REGISTER, or `""`.
+    pub user_agent: String,
 }

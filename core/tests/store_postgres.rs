@@ -3,7 +3,8 @@
 //! The server comes from `PALAVER_TEST_PG`, else `DATABASE_URL`, else
 //! `postgres://postgres@127.0.0.1/test`. An unreachable server fails the tests (they never
 //! skip). Each test runs in its own schema (`schema=t_<random>`), so tests run in parallel; the
-//! schema is dropped afterwards, also when the test fails (best effort).
+//! schema is dropped afterwards, also when the test fails (best effort). PostgreSQL-only checks:
+//! schema names and isolation, and upgrading a schema made by an older palaver.
 
 mod common;
 
@@ -94,4 +95,60 @@ async fn schemas_are_isolated() {
     drop_schema(&one).await;
     drop_schema(&two).await;
     assert!(seen.is_none());
+}
+
+/// A schema migrated only to 0001 (users without SIP columns) opens, migrates and keeps its
+/// users, with no SIP digest until their password is set again.
+#[tokio::test]
+async fn upgrade_from_0001_keeps_users_without_sip_digest() {
+    use sqlx::postgres::PgConnectOptions;
+    use std::str::FromStr;
+
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let outcome = AssertUnwindSafe(async {
+        let mut conn = sqlx::PgConnection::connect(&base_url())
+            .await
+            .expect("connect");
+        let create = format!("CREATE SCHEMA \"{schema}\"");
+        sqlx::query(sqlx::AssertSqlSafe(create))
+            .execute(&mut conn)
+            .await
+            .expect("schema");
+        conn.close().await.expect("close");
+        let options = PgConnectOptions::from_str(&base_url())
+            .expect("url")
+            .options([("search_path", schema.as_str())]);
+        let mut conn = sqlx::PgConnection::connect_with(&options)
+            .await
+            .expect("connect");
+        let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+        sqlx::migrate::Migrator::new(std::path::Path::new(migrations))
+            .await
+            .expect("migrations")
+            .run_to(1, &mut conn)
+            .await
+            .expect("migrate to 0001");
+        sqlx::query(
+            "INSERT INTO users (user_id, sha1_salt, sha1_iter, sha1_stored, sha1_server, \
+             sha256_salt, sha256_iter, sha256_stored, sha256_server, created_at) \
+             VALUES ('old@example.com', '\\x01', 4096, '\\x02', '\\x03', '\\x04', 4096, \
+             '\\x05', '\\x06', 7)",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("legacy user");
+        conn.close().await.expect("close");
+
+        let store = open_store(&with_param(&base_url(), &format!("schema={schema}")))
+            .await
+            .expect("open and migrate");
+        let old = UserId::parse("old@example.com").expect("id");
+        common::legacy_rows_after_upgrade(&*store, &old).await;
+    })
+    .catch_unwind()
+    .await;
+    drop_schema(&schema).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -1,10 +1,12 @@
 //! The `Store` trait: everything palaver keeps durably (users, categories, rooms, affiliations,
-//! messages), and `open_store`, which picks the SQLite or PostgreSQL backend from a URL.
+//! messages, SIP registrations), and `open_store`, which picks the SQLite or PostgreSQL backend
+//! from a URL.
 
 #[macro_use]
 mod shared_impl;
 mod postgres;
 mod rows;
+mod rows_sip;
 mod sqlite;
 
 pub use postgres::PgStore;
@@ -43,9 +45,10 @@ pub trait Store: Send + Sync + 'static {
     // ---- users ----
     /// Fails with `AlreadyExists` when the user exists.
     async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
-    /// Replaces credentials; `NotFound` when absent.
+    /// Replaces credentials (SCRAM keys and SIP digest; a `None` digest clears the stored one),
+    /// keeps `created_at`; `NotFound` when absent.
     async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
-    /// Returns false when there was no such user.
+    /// Returns false when there was no such user. Deletes the user's registrations too.
     async fn delete_user(&self, user: &UserId) -> StoreResult<bool>;
     async fn get_user(&self, user: &UserId) -> StoreResult<Option<UserRecord>>;
     /// All users, sorted.
@@ -105,6 +108,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<StoredMessage>>;
     /// Number of messages in the room matching the query's bounds (limit/from_end ignored).
     async fn count_messages(&self, room: RoomId, query: &HistoryQuery) -> StoreResult<u64>;
+
+    // ---- SIP registrations (the location service) ----
+    /// Adds the binding, or replaces every field of the existing one with the same
+    /// (`user`, `contact`). `NotFound` when the user does not exist.
+    async fn upsert_registration(&self, registration: &Registration) -> StoreResult<()>;
+    /// Removes one binding; false when there was none.
+    async fn remove_registration(&self, user: &UserId, contact: &str) -> StoreResult<bool>;
+    /// The user's unexpired bindings (`expires_at > now`), sorted by contact. Expired rows that
+    /// are still stored are left out (and left in place).
+    async fn registrations(&self, user: &UserId, now: Millis) -> StoreResult<Vec<Registration>>;
+    /// Deletes every expired binding (`expires_at <= now`) and returns them, sorted by
+    /// (user, contact), so the caller can make those contacts' occupants leave. Atomic: each
+    /// row is returned by exactly one call, also with several callers (pool nodes).
+    async fn expire_registrations(&self, now: Millis) -> StoreResult<Vec<Registration>>;
 }
 
 /// Opens (creating when needed) and migrates the store named by `url`:

@@ -11,6 +11,7 @@
 //! statement, one round trip, atomic by itself) are PostgreSQL specific.
 
 use super::rows::*;
+use super::rows_sip::*;
 use super::{Store, StoreError, StoreResult};
 use crate::model::*;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};

@@ -6,11 +6,11 @@
 //! everything here is written once and the backends stay thin. A backend binds a `Vec<Val>` with
 //! its own small `bind_vals` and reads rows through [`RowGet`].
 //!
-//! (This module is declared from `sqlite.rs` with `#[path]` and used by `postgres.rs` as
-//! `super::sqlite::rows`, because `store/mod.rs` does not declare it; moving the declaration to
-//! `mod.rs` as `mod rows;` needs no other change than the two `use` lines.)
+//! The SIP tables (digest credentials of users, registrations) have their share in
+//! `rows_sip.rs`.
 
 use crate::model::*;
+use crate::store::rows_sip::{sip_digest_from_row, sip_digest_vals};
 use crate::store::{StoreError, StoreResult};
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -25,7 +25,7 @@ pub(in crate::store) enum Val<'a> {
     Bytes(&'a [u8]),
 }
 
-fn text(s: &str) -> Val<'_> {
+pub(in crate::store) fn text(s: &str) -> Val<'_> {
     Val::Text(Cow::Borrowed(s))
 }
 
@@ -34,7 +34,8 @@ fn text(s: &str) -> Val<'_> {
 macro_rules! user_cols {
     () => {
         "user_id, sha1_salt, sha1_iter, sha1_stored, sha1_server, \
-         sha256_salt, sha256_iter, sha256_stored, sha256_server, created_at"
+         sha256_salt, sha256_iter, sha256_stored, sha256_server, \
+         sip_realm, sip_ha1_md5, sip_ha1_sha256, created_at"
     };
 }
 macro_rules! category_cols {
@@ -59,12 +60,15 @@ macro_rules! message_cols {
 pub(in crate::store) const INSERT_USER: &str = concat!(
     "INSERT INTO users (",
     user_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
-/// Binds: the first 9 of [`user_vals`] (created_at is kept as stored).
+/// Binds: the first [`USER_UPDATE_VALS`] of [`user_vals`] (created_at is kept as stored).
 pub(in crate::store) const UPDATE_USER: &str = "UPDATE users SET sha1_salt = $2, sha1_iter = $3, \
      sha1_stored = $4, sha1_server = $5, sha256_salt = $6, sha256_iter = $7, sha256_stored = $8, \
-     sha256_server = $9 WHERE user_id = $1";
+     sha256_server = $9, sip_realm = $10, sip_ha1_md5 = $11, sip_ha1_sha256 = $12 \
+     WHERE user_id = $1";
+/// How many of [`user_vals`] `UPDATE_USER` binds: all but the trailing `created_at`.
+pub(in crate::store) const USER_UPDATE_VALS: usize = 12;
 pub(in crate::store) const DELETE_USER: &str = "DELETE FROM users WHERE user_id = $1";
 pub(in crate::store) const GET_USER: &str =
     concat!("SELECT ", user_cols!(), " FROM users WHERE user_id = $1");
@@ -140,7 +144,7 @@ pub(in crate::store) const MESSAGE_BY_STANZA_ID: &str = concat!(
 // ---- values bound for records ----
 
 /// `user_id`, the SHA-1 then the SHA-256 credential (salt, iterations, stored, server key),
-/// `created_at`.
+/// the SIP digest (realm, HA1 MD5, HA1 SHA-256; NULLs when absent), `created_at`.
 pub(in crate::store) fn user_vals(u: &UserRecord) -> Vec<Val<'_>> {
     let mut v = vec![text(u.user.as_str())];
     for c in [&u.scram_sha1, &u.scram_sha256] {
@@ -151,6 +155,7 @@ pub(in crate::store) fn user_vals(u: &UserRecord) -> Vec<Val<'_>> {
             Val::Bytes(&c.server_key),
         ]);
     }
+    v.extend(sip_digest_vals(u.sip_digest.as_ref()));
     v.push(Val::I64(u.created_at));
     v
 }
@@ -329,11 +334,11 @@ macro_rules! impl_row_get {
 impl_row_get!(sqlx::sqlite::SqliteRow);
 impl_row_get!(sqlx::postgres::PgRow);
 
-fn corrupt(col: &str, what: impl std::fmt::Display) -> StoreError {
+pub(in crate::store) fn corrupt(col: &str, what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{col}: {what}"))
 }
 
-fn user_id(s: String, col: &str) -> StoreResult<UserId> {
+pub(in crate::store) fn user_id(s: String, col: &str) -> StoreResult<UserId> {
     if s.is_empty() {
         return Err(corrupt(col, "empty user id"));
     }
@@ -353,6 +358,7 @@ pub(in crate::store) fn user_from_row(r: &impl RowGet) -> StoreResult<UserRecord
         user: user_id(r.text("user_id")?, "user_id")?,
         scram_sha1: cred("sha1")?,
         scram_sha256: cred("sha256")?,
+        sip_digest: sip_digest_from_row(r)?,
         created_at: r.i64("created_at")?,
     })
 }

@@ -23,7 +23,7 @@ macro_rules! impl_store {
 
             async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
                 let mut vals = user_vals(user);
-                vals.truncate(9);
+                vals.truncate(USER_UPDATE_VALS);
                 found(self.write(bind_vals(query(UPDATE_USER), vals)).await?)
             }
 
@@ -164,6 +164,32 @@ macro_rules! impl_store {
                     .fetch_i64(bind_vals(sqlx::query(AssertSqlSafe(sql)), vals))
                     .await?;
                 u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))
+            }
+
+            async fn upsert_registration(&self, registration: &Registration) -> StoreResult<()> {
+                let q = bind_vals(query(UPSERT_REGISTRATION), registration_vals(registration));
+                self.write(q).await?;
+                Ok(())
+            }
+
+            async fn remove_registration(&self, user: &UserId, contact: &str) -> StoreResult<bool> {
+                let q = query(DELETE_REGISTRATION).bind(user.as_str()).bind(contact);
+                Ok(self.write(q).await? > 0)
+            }
+
+            async fn registrations(
+                &self,
+                user: &UserId,
+                now: Millis,
+            ) -> StoreResult<Vec<Registration>> {
+                let q = query(LIST_REGISTRATIONS).bind(user.as_str()).bind(now);
+                self.fetch_all(q, registration_from_row).await
+            }
+
+            async fn expire_registrations(&self, now: Millis) -> StoreResult<Vec<Registration>> {
+                let q = query(EXPIRE_REGISTRATIONS).bind(now);
+                let expired = self.fetch_all(q, registration_from_row).await?;
+                Ok(sort_registrations(expired))
             }
         }
     };

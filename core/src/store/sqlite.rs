@@ -10,6 +10,7 @@
 //! (`rows.rs`); only connection setup and the batch insert are SQLite specific.
 
 use super::rows::*;
+use super::rows_sip::*;
 use super::{Store, StoreError, StoreResult};
 use crate::model::*;
 use sqlx::sqlite::{

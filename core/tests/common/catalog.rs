@@ -45,6 +45,7 @@ pub async fn users_crud(cx: &Ctx) {
         .expect("present");
     assert_eq!(got.scram_sha1, changed.scram_sha1);
     assert_eq!(got.scram_sha256, changed.scram_sha256);
+    assert_eq!(got.sip_digest, changed.sip_digest);
     assert_eq!(got.created_at, alice.created_at);
     assert!(matches!(
         s.update_user(&user("nobody@example.com", 1)).await,

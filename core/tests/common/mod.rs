@@ -14,8 +14,10 @@ use std::sync::Arc;
 
 mod catalog;
 mod messages;
+mod sip;
 pub use catalog::*;
 pub use messages::*;
+pub use sip::*;
 
 /// What a test gets: an empty, migrated store and the URL that opens it again.
 pub struct Ctx {
@@ -33,7 +35,9 @@ macro_rules! store_suite {
             users_crud, categories_crud, rooms_crud, room_config_round_trip,
             delete_room_cascades, delete_category_keeps_rooms, affiliations,
             append_batches_and_conflicts, last_seq_and_large_batches, history_queries,
-            count_messages, message_by_stanza_id, reopen_keeps_data);
+            count_messages, message_by_stanza_id, reopen_keeps_data,
+            users_sip_digest, passwd_sets_sip_digest, registrations_upsert_and_list,
+            registrations_expire, registrations_remove);
 
         #[tokio::test]
         #[ignore = "timing only: cargo test -- --ignored --nocapture"]
@@ -73,12 +77,28 @@ fn cred(tag: u8, iterations: u32) -> ScramCredential {
     }
 }
 
+/// A user with SCRAM credentials and a SIP digest, all derived from `tag` (fake values).
 pub fn user(name: &str, tag: u8) -> UserRecord {
+    let user = uid(name);
+    let sip_digest = Some(SipDigest {
+        realm: user.domain().to_string(),
+        ha1_md5: format!("{tag:02x}").repeat(16),
+        ha1_sha256: format!("{:02x}", tag.wrapping_add(7)).repeat(32),
+    });
     UserRecord {
-        user: uid(name),
+        user,
         scram_sha1: cred(tag, 4096),
         scram_sha256: cred(tag.wrapping_add(100), 10_000),
+        sip_digest,
         created_at: 1_700_000_000_000 + i64::from(tag),
+    }
+}
+
+/// [`user`] without SIP digest credentials, like an account made before palaver kept them.
+pub fn legacy_user(name: &str, tag: u8) -> UserRecord {
+    UserRecord {
+        sip_digest: None,
+        ..user(name, tag)
     }
 }
 
