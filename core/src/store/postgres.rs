@@ -12,6 +12,7 @@
 
 use super::rows::*;
 use super::rows_sip::*;
+use super::shared_impl::found;
 use super::{Store, StoreError, StoreResult};
 use crate::model::*;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -105,40 +106,6 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-
-    async fn fetch_opt<T>(
-        &self,
-        q: Q<'_>,
-        map: impl Fn(&PgRow) -> StoreResult<T>,
-    ) -> StoreResult<Option<T>> {
-        q.fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(map)
-            .transpose()
-    }
-
-    async fn fetch_all<T>(
-        &self,
-        q: Q<'_>,
-        map: impl Fn(&PgRow) -> StoreResult<T>,
-    ) -> StoreResult<Vec<T>> {
-        q.fetch_all(&self.pool).await?.iter().map(map).collect()
-    }
-
-    async fn fetch_i64(&self, q: Q<'_>) -> StoreResult<i64> {
-        let row = q.fetch_one(&self.pool).await?;
-        row.try_get::<i64, _>(0)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
-    }
-
-    /// Runs a write; returns the number of affected rows, errors mapped by `write_err`.
-    async fn write(&self, q: Q<'_>) -> StoreResult<u64> {
-        Ok(q.execute(&self.pool)
-            .await
-            .map_err(write_err)?
-            .rows_affected())
-    }
 }
 
 fn bind_vals<'q>(mut q: Q<'q>, vals: Vec<Val<'_>>) -> Q<'q> {
@@ -156,14 +123,6 @@ fn bind_vals<'q>(mut q: Q<'q>, vals: Vec<Val<'_>>) -> Q<'q> {
 
 fn query(sql: &'static str) -> Q<'static> {
     sqlx::query(sql)
-}
-
-fn found(affected: u64) -> StoreResult<()> {
-    if affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }
 
 impl PgStore {
@@ -197,6 +156,7 @@ impl PgStore {
     }
 }
 
+impl_driver_helpers!(PgStore, PgRow);
 impl_store!(PgStore, "postgres");
 
 #[cfg(test)]

@@ -1,6 +1,59 @@
-//! The `Store` methods both backends share word for word: each backend provides `query`,
-//! `bind_vals`, `found` and the `fetch_*`/`write`/`append_batch` helpers for its own driver,
-//! and `impl_store!` writes the trait impl over them.
+//! What both backends share word for word: `impl_driver_helpers!` writes the `fetch_*`/`write`
+//! helpers over a backend's pool and row type, and `impl_store!` writes the trait impl over
+//! them. Each backend provides `query`, `bind_vals` and `append_batch` for its own driver.
+
+use super::{StoreError, StoreResult};
+
+/// `Err(NotFound)` when an update touched no row.
+pub(super) fn found(affected: u64) -> StoreResult<()> {
+    if affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// Row-fetching and write helpers for a backend whose `pool` field is a sqlx pool with row
+/// type `$row` (errors of writes mapped by `write_err`).
+macro_rules! impl_driver_helpers {
+    ($ty:ty, $row:ty) => {
+        impl $ty {
+            async fn fetch_opt<T>(
+                &self,
+                q: Q<'_>,
+                map: impl Fn(&$row) -> StoreResult<T>,
+            ) -> StoreResult<Option<T>> {
+                q.fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(map)
+                    .transpose()
+            }
+
+            async fn fetch_all<T>(
+                &self,
+                q: Q<'_>,
+                map: impl Fn(&$row) -> StoreResult<T>,
+            ) -> StoreResult<Vec<T>> {
+                q.fetch_all(&self.pool).await?.iter().map(map).collect()
+            }
+
+            async fn fetch_i64(&self, q: Q<'_>) -> StoreResult<i64> {
+                let row = q.fetch_one(&self.pool).await?;
+                row.try_get::<i64, _>(0)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            }
+
+            /// Runs a write; returns the number of affected rows, errors mapped by `write_err`.
+            async fn write(&self, q: Q<'_>) -> StoreResult<u64> {
+                Ok(q.execute(&self.pool)
+                    .await
+                    .map_err(write_err)?
+                    .rows_affected())
+            }
+        }
+    };
+}
 
 /// Implements `Store` for a backend type (see the module doc for what it must provide).
 macro_rules! impl_store {
