@@ -44,35 +44,42 @@ impl CommitQueue {
 
 async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    // The batch's rows and their completion channels, moved out of the jobs (no copy).
     let mut rows: Vec<StoredMessage> = Vec::with_capacity(max_batch);
+    let mut dones: Vec<oneshot::Sender<CommitResult>> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         rows.clear();
-        rows.extend(jobs.iter().map(|j| j.message.clone()));
+        for job in jobs.drain(..) {
+            rows.push(job.message);
+            dones.push(job.done);
+        }
         let started = Instant::now();
         let result = store.append_messages(&rows).await;
         metrics::histogram!("palaver_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("palaver_store_commits_total").increment(1);
         match result {
             Ok(()) => {
-                for job in jobs.drain(..) {
-                    let _ = job.done.send(Ok(()));
+                for done in dones.drain(..) {
+                    let _ = done.send(Ok(()));
                 }
             }
-            Err(err) if jobs.len() == 1 => {
+            Err(err) if rows.len() == 1 => {
                 tracing::error!(error = %err, "message commit failed");
-                if let Some(job) = jobs.pop() {
-                    let _ = job.done.send(Err(Arc::new(err)));
+                if let Some(done) = dones.pop() {
+                    let _ = done.send(Err(Arc::new(err)));
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, batch = jobs.len(), "batch commit failed, retrying singly");
-                for job in jobs.drain(..) {
-                    let one = std::slice::from_ref(&job.message);
-                    let res = store.append_messages(one).await.map_err(Arc::new);
+                tracing::warn!(error = %err, batch = rows.len(), "batch commit failed, retrying singly");
+                for (row, done) in rows.iter().zip(dones.drain(..)) {
+                    let res = store
+                        .append_messages(std::slice::from_ref(row))
+                        .await
+                        .map_err(Arc::new);
                     if let Err(e) = &res {
-                        tracing::error!(error = %e, room = job.message.room_id, seq = job.message.seq, "message commit failed");
+                        tracing::error!(error = %e, room = row.room_id, seq = row.seq, "message commit failed");
                     }
-                    let _ = job.done.send(res);
+                    let _ = done.send(res);
                 }
             }
         }
