@@ -7,7 +7,6 @@ use engine_common::*;
 use palaver_core::engine::*;
 use palaver_core::*;
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
 
 #[tokio::test]
 async fn members_only_password_ban_and_kick() {
@@ -20,106 +19,81 @@ async fn members_only_password_ban_and_kick() {
         members_only: true,
         ..Default::default()
     };
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "club",
-        RoomCommand::SetConfig {
-            actor_user: alice.r.user.clone(),
-            config: cfg.clone(),
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("config");
+    e.ask("club", |reply| RoomCommand::SetConfig {
+        actor_user: alice.r.user.clone(),
+        config: cfg.clone(),
+        reply,
+    })
+    .await
+    .expect("config");
     assert_eq!(
         join(&e, "club", &bob, "bob", false).await,
         Err(RoomError::RegistrationRequired)
     );
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "club",
-        RoomCommand::SetAffiliation {
-            client: 1,
-            actor_user: alice.r.user.clone(),
-            user: bob.r.user.clone(),
-            affiliation: Affiliation::Member,
-            reason: None,
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("member");
+    e.ask("club", |reply| RoomCommand::SetAffiliation {
+        client: 1,
+        actor_user: alice.r.user.clone(),
+        user: bob.r.user.clone(),
+        affiliation: Affiliation::Member,
+        reason: None,
+        reply,
+    })
+    .await
+    .expect("member");
     join(&e, "club", &bob, "bob", false)
         .await
         .expect("member joins");
     cfg.members_only = false;
     cfg.password = Some("pw".into());
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "club",
-        RoomCommand::SetConfig {
-            actor_user: alice.r.user.clone(),
-            config: cfg,
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("config");
+    e.ask("club", |reply| RoomCommand::SetConfig {
+        actor_user: alice.r.user.clone(),
+        config: cfg,
+        reply,
+    })
+    .await
+    .expect("config");
     assert_eq!(
         join(&e, "club", &carol, "carol", false).await,
         Err(RoomError::NotAuthorized)
     );
     // Bob (member, participant) may not kick; alice (owner) kicks bob with 307.
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "club",
-        RoomCommand::SetRole {
+    assert!(matches!(
+        e.ask("club", |reply| RoomCommand::SetRole {
             client: 2,
             nick: "alice".into(),
             role: Role::None,
             reason: None,
             reply,
-        },
-    )
-    .await;
-    assert!(matches!(
-        rx.await.expect("reply"),
+        })
+        .await,
         Err(RoomError::NotAllowed(_))
     ));
     bob.sink.take();
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "club",
-        RoomCommand::SetRole {
-            client: 1,
-            nick: "bob".into(),
-            role: Role::None,
-            reason: Some("bye".into()),
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("kick");
+    e.ask("club", |reply| RoomCommand::SetRole {
+        client: 1,
+        nick: "bob".into(),
+        role: Role::None,
+        reason: Some("bye".into()),
+        reply,
+    })
+    .await
+    .expect("kick");
     let p = presences(&bob.sink.take());
     assert_eq!(
         p,
         vec![("bob".into(), PresenceKind::Unavailable, vec![307], true)]
     );
     // Ban keeps him out.
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "club",
-        RoomCommand::SetAffiliation {
-            client: 1,
-            actor_user: alice.r.user.clone(),
-            user: bob.r.user.clone(),
-            affiliation: Affiliation::Outcast,
-            reason: None,
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("ban");
+    e.ask("club", |reply| RoomCommand::SetAffiliation {
+        client: 1,
+        actor_user: alice.r.user.clone(),
+        user: bob.r.user.clone(),
+        affiliation: Affiliation::Outcast,
+        reason: None,
+        reply,
+    })
+    .await
+    .expect("ban");
     assert_eq!(
         join(&e, "club", &bob, "bob", false).await,
         Err(RoomError::Forbidden)
@@ -134,38 +108,30 @@ async fn moderated_room_visitors_cannot_post_until_voiced() {
     join(&e, "stage", &alice, "alice", true)
         .await
         .expect("join");
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "stage",
-        RoomCommand::SetConfig {
-            actor_user: alice.r.user.clone(),
-            config: RoomConfig {
-                moderated: true,
-                ..Default::default()
-            },
-            reply,
+    e.ask("stage", |reply| RoomCommand::SetConfig {
+        actor_user: alice.r.user.clone(),
+        config: RoomConfig {
+            moderated: true,
+            ..Default::default()
         },
-    )
-    .await;
-    rx.await.expect("reply").expect("config");
+        reply,
+    })
+    .await
+    .expect("config");
     join(&e, "stage", &bob, "bob", false).await.expect("join");
     assert_eq!(
         post(&e, "stage", &bob, "hi").await.map(|_| ()),
         Err(RoomError::Forbidden)
     );
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "stage",
-        RoomCommand::SetRole {
-            client: 1,
-            nick: "bob".into(),
-            role: Role::Participant,
-            reason: None,
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("voice");
+    e.ask("stage", |reply| RoomCommand::SetRole {
+        client: 1,
+        nick: "bob".into(),
+        role: Role::Participant,
+        reason: None,
+        reply,
+    })
+    .await
+    .expect("voice");
     post(&e, "stage", &bob, "hi").await.expect("voiced post");
 }
 
@@ -177,30 +143,24 @@ async fn destroy_removes_room_and_tells_occupants() {
     join(&e, "tmp", &alice, "alice", true).await.expect("join");
     join(&e, "tmp", &bob, "bob", false).await.expect("join");
     bob.sink.take();
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "tmp",
-        RoomCommand::Destroy {
+    assert_eq!(
+        e.ask("tmp", |reply| RoomCommand::Destroy {
             actor_user: bob.r.user.clone(),
             reason: String::new(),
             alternate: None,
             reply,
-        },
-    )
-    .await;
-    assert_eq!(rx.await.expect("reply"), Err(RoomError::Forbidden));
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "tmp",
-        RoomCommand::Destroy {
-            actor_user: alice.r.user.clone(),
-            reason: "done".into(),
-            alternate: None,
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("destroy");
+        })
+        .await,
+        Err(RoomError::Forbidden)
+    );
+    e.ask("tmp", |reply| RoomCommand::Destroy {
+        actor_user: alice.r.user.clone(),
+        reason: "done".into(),
+        alternate: None,
+        reply,
+    })
+    .await
+    .expect("destroy");
     assert!(bob.sink.take().iter().any(
         |(e, _)| matches!(&e.kind, RoomEventKind::Destroyed { reason, .. } if reason == "done")
     ));
@@ -241,7 +201,6 @@ async fn an_occupant_whose_sink_overflows_is_removed_and_others_are_told() {
             limit: 5,
         }),
     };
-    let (reply, rx) = oneshot::channel();
     let req = JoinRequest {
         client: slow,
         nick: "slow".into(),
@@ -251,8 +210,9 @@ async fn an_occupant_whose_sink_overflows_is_removed_and_others_are_told() {
         create: false,
         instant: false,
     };
-    e.send("lobby", RoomCommand::Join { req, reply }).await;
-    rx.await.expect("reply").expect("join");
+    e.ask("lobby", |reply| RoomCommand::Join { req, reply })
+        .await
+        .expect("join");
     alice.sink.take();
     for i in 0..10 {
         post(&e, "lobby", &alice, &format!("m{i}"))

@@ -7,7 +7,6 @@ mod engine_common;
 use engine_common::*;
 use palaver_core::engine::*;
 use palaver_core::*;
-use tokio::sync::oneshot;
 
 #[tokio::test]
 async fn creating_a_room_by_joining_gives_201_and_owner() {
@@ -35,17 +34,13 @@ async fn creating_a_room_by_joining_gives_201_and_owner() {
         join(&e, "team", &bob, "Bob", false).await,
         Err(RoomError::ItemNotFound)
     );
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "team",
-        RoomCommand::SetConfig {
-            actor_user: alice.r.user.clone(),
-            config: RoomConfig::default(),
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("configured");
+    e.ask("team", |reply| RoomCommand::SetConfig {
+        actor_user: alice.r.user.clone(),
+        config: RoomConfig::default(),
+        reply,
+    })
+    .await
+    .expect("configured");
     join(&e, "team", &bob, "Bob", false)
         .await
         .expect("bob joins after config");
@@ -136,17 +131,13 @@ async fn nick_conflict_change_and_private_messages() {
     );
     join(&e, "lobby", &bob, "bob", false).await.expect("join");
     alice.sink.take();
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "lobby",
-        RoomCommand::ChangeNick {
-            client: 2,
-            nick: "robert".into(),
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("nick change");
+    e.ask("lobby", |reply| RoomCommand::ChangeNick {
+        client: 2,
+        nick: "robert".into(),
+        reply,
+    })
+    .await
+    .expect("nick change");
     let p = alice.sink.take();
     let RoomEventKind::Presence(gone) = &p[0].0.kind else {
         panic!()
@@ -163,37 +154,28 @@ async fn nick_conflict_change_and_private_messages() {
         (back.nick.as_str(), back.kind),
         ("robert", PresenceKind::Available)
     );
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "lobby",
-        RoomCommand::Private {
-            client: 1,
-            to_nick: "robert".into(),
-            body: "psst".into(),
-            extra: None,
-            origin_id: "x".into(),
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply").expect("pm");
+    e.ask("lobby", |reply| RoomCommand::Private {
+        client: 1,
+        to_nick: "robert".into(),
+        body: "psst".into(),
+        extra: None,
+        origin_id: "x".into(),
+        reply,
+    })
+    .await
+    .expect("pm");
     let got = bob.sink.take();
     assert!(got.iter().any(|(e, _)| matches!(&e.kind, RoomEventKind::Private(pm) if pm.body == "psst" && pm.from_nick == "alice")));
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        "lobby",
-        RoomCommand::Private {
+    assert_eq!(
+        e.ask("lobby", |reply| RoomCommand::Private {
             client: 1,
             to_nick: "nobody".into(),
             body: "x".into(),
             extra: None,
             origin_id: String::new(),
             reply,
-        },
-    )
-    .await;
-    assert_eq!(
-        rx.await.expect("reply"),
+        })
+        .await,
         Err(RoomError::RecipientUnavailable)
     );
 }
@@ -216,17 +198,13 @@ async fn archive_pages_and_persistence_across_engines() {
                 .await
                 .expect("post");
         }
-        let (reply, rx) = oneshot::channel();
-        e.send(
-            "lobby",
-            RoomCommand::SetSubject {
-                client: 1,
-                subject: "Welcome".into(),
-                reply,
-            },
-        )
-        .await;
-        rx.await.expect("reply").expect("subject");
+        e.ask("lobby", |reply| RoomCommand::SetSubject {
+            client: 1,
+            subject: "Welcome".into(),
+            reply,
+        })
+        .await
+        .expect("subject");
         alice.sink.take();
         e.shutdown().await;
         let p = presences(&alice.sink.take());
@@ -244,23 +222,20 @@ async fn archive_pages_and_persistence_across_engines() {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let (reply, rx) = oneshot::channel();
         let query = HistoryQuery {
             limit: 50,
             ..Default::default()
         };
-        e.send(
-            "lobby",
-            RoomCommand::QueryArchive {
+        let page = e
+            .ask("lobby", |reply| RoomCommand::QueryArchive {
                 actor_user: alice.r.user.clone(),
                 query,
                 after_id: after.clone(),
                 before_id: None,
                 reply,
-            },
-        )
-        .await;
-        let page = rx.await.expect("reply").expect("page");
+            })
+            .await
+            .expect("page");
         assert_eq!(page.count, 120);
         seen.extend(page.messages.iter().map(|m| m.body.clone()));
         after = page.messages.last().map(|m| m.stanza_id.clone());
@@ -270,24 +245,21 @@ async fn archive_pages_and_persistence_across_engines() {
     }
     assert_eq!(seen, (0..120).map(|i| format!("n{i}")).collect::<Vec<_>>());
     // Last page from the end.
-    let (reply, rx) = oneshot::channel();
     let query = HistoryQuery {
         limit: 10,
         from_end: true,
         ..Default::default()
     };
-    e.send(
-        "lobby",
-        RoomCommand::QueryArchive {
+    let page = e
+        .ask("lobby", |reply| RoomCommand::QueryArchive {
             actor_user: alice.r.user.clone(),
             query,
             after_id: None,
             before_id: None,
             reply,
-        },
-    )
-    .await;
-    let page = rx.await.expect("reply").expect("page");
+        })
+        .await
+        .expect("page");
     assert_eq!(page.messages.first().map(|m| m.body.as_str()), Some("n110"));
     assert!(!page.complete);
     // The seq continues after a restart.
@@ -305,7 +277,6 @@ async fn archive_pages_and_persistence_across_engines() {
 
 async fn history_count(e: &Engine, room: &str, id: u64, history: HistoryRequest) -> usize {
     let c = client(id, &format!("u{id}@localhost"));
-    let (reply, rx) = oneshot::channel();
     let req = JoinRequest {
         client: c.r.clone(),
         nick: format!("u{id}"),
@@ -315,8 +286,9 @@ async fn history_count(e: &Engine, room: &str, id: u64, history: HistoryRequest)
         create: false,
         instant: false,
     };
-    e.send(room, RoomCommand::Join { req, reply }).await;
-    rx.await.expect("reply").expect("join");
+    e.ask(room, |reply| RoomCommand::Join { req, reply })
+        .await
+        .expect("join");
     c.sink
         .take()
         .iter()

@@ -1,7 +1,7 @@
 //! `Engine`: the entry point sessions use. It finds (loading or creating) the task of a room and
 //! hands it commands, lists rooms for disco and admin, and shuts every room down gracefully.
 
-use super::commands::{RoomCommand, RoomError, RoomInfo};
+use super::commands::{RoomCommand, RoomError, RoomInfo, RoomReply};
 use super::commit::CommitQueue;
 use super::room::{self, RoomSeed};
 use crate::model::{Affiliation, Category, RoomConfig, RoomRecord, UserId};
@@ -119,11 +119,23 @@ impl Engine {
         cmd.fail(RoomError::Internal);
     }
 
+    /// Sends the command `make` builds around a reply channel and waits for the room's answer
+    /// (a room that vanished without answering is `Internal`).
+    pub async fn ask<T>(
+        &self,
+        room: &str,
+        make: impl FnOnce(RoomReply<T>) -> RoomCommand,
+    ) -> Result<T, RoomError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(room, make(reply)).await;
+        rx.await.map_err(|_| RoomError::Internal)?
+    }
+
     /// Asks a room for its facts; `None` when it doesn't exist.
     pub async fn room_info(&self, room: &str) -> Option<RoomInfo> {
-        let (reply, rx) = oneshot::channel();
-        self.send(room, RoomCommand::Info { reply }).await;
-        rx.await.ok().and_then(|r| r.ok())
+        self.ask(room, |reply| RoomCommand::Info { reply })
+            .await
+            .ok()
     }
 
     /// Every room with live occupant counts (rooms not loaded count 0 occupants).

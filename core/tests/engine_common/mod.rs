@@ -5,7 +5,6 @@
 use palaver_core::engine::*;
 use palaver_core::*;
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
 
 #[derive(Default)]
 pub struct Collect {
@@ -58,7 +57,6 @@ pub async fn join(
     nick: &str,
     instant: bool,
 ) -> Result<(), RoomError> {
-    let (reply, rx) = oneshot::channel();
     let req = JoinRequest {
         client: c.r.clone(),
         nick: nick.into(),
@@ -68,8 +66,7 @@ pub async fn join(
         create: true,
         instant,
     };
-    e.send(room, RoomCommand::Join { req, reply }).await;
-    rx.await.expect("reply")
+    e.ask(room, |reply| RoomCommand::Join { req, reply }).await
 }
 
 pub async fn post(
@@ -78,19 +75,14 @@ pub async fn post(
     c: &Client,
     body: &str,
 ) -> Result<Arc<StoredMessage>, RoomError> {
-    let (reply, rx) = oneshot::channel();
-    e.send(
-        room,
-        RoomCommand::Post {
-            client: c.r.id,
-            body: body.into(),
-            extra: None,
-            origin_id: String::new(),
-            reply,
-        },
-    )
-    .await;
-    rx.await.expect("reply")
+    e.ask(room, |reply| RoomCommand::Post {
+        client: c.r.id,
+        body: body.into(),
+        extra: None,
+        origin_id: String::new(),
+        reply,
+    })
+    .await
 }
 
 pub fn presences(

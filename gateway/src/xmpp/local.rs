@@ -4,6 +4,7 @@
 
 use super::dispatch::reply_error;
 use super::session::Session;
+use super::stanza_error::result_for;
 use bytes::Bytes;
 use palaver_dialects::xmpp::element::Element;
 use palaver_dialects::xmpp::jid::Jid;
@@ -11,11 +12,7 @@ use palaver_dialects::xmpp::ns;
 
 /// An empty `<iq type='result'/>` answering `el` (from its addressee, to the client).
 pub fn iq_result(session: &Session, el: &Element) -> Element {
-    Element::new("iq", ns::CLIENT)
-        .with_attr("type", "result")
-        .with_attr("id", el.attr("id").unwrap_or(""))
-        .with_attr("from", el.attr("to").unwrap_or(&session.svc.domain))
-        .with_attr("to", session.jid_str.as_str())
+    result_for(el, &session.svc.domain, &session.jid_str)
 }
 
 /// The single payload child of an IQ.

@@ -2,9 +2,8 @@
 //! (`with`), and XEP-0059 RSM paging (`max`, `after`, `before`, `before-id`/`after-id`), each
 //! result forwarded with its delay and stanza-id, then `<fin/>` with `first`/`last`/`count`.
 
-use super::muc_iq::result_for;
 use super::session::{Completion, Session};
-use super::stanza_error::{error_element, room_error_element};
+use super::stanza_error::{error_element, result_for, room_error_element};
 use palaver_core::engine::RoomCommand;
 use palaver_core::{HistoryQuery, UserId};
 use palaver_dialects::xmpp::datetime::parse_millis;

@@ -4,24 +4,14 @@
 
 use super::dispatch::reply_error;
 use super::session::{Completion, Session};
-use super::stanza_error::{error_element, room_error_element};
-use palaver_core::engine::{RoomCommand, RoomError, RoomInfo};
+use super::stanza_error::{error_element, result_for, room_error_element};
+use palaver_core::engine::{Engine, RoomCommand, RoomError, RoomInfo};
 use palaver_core::{Affiliation, Role, UserId, Whois};
 use palaver_dialects::xmpp::element::Element;
 use palaver_dialects::xmpp::jid::Jid;
 use palaver_dialects::xmpp::muc::forms::{apply_config_form, config_form, roominfo_form};
 use palaver_dialects::xmpp::ns;
 use std::sync::Arc;
-use tokio::sync::oneshot;
-
-/// `<iq type='result'/>` to `to`, from the original addressee.
-pub fn result_for(el: &Element, default_from: &str, to: &str) -> Element {
-    Element::new("iq", ns::CLIENT)
-        .with_attr("type", "result")
-        .with_attr("id", el.attr("id").unwrap_or(""))
-        .with_attr("from", el.attr("to").unwrap_or(default_from))
-        .with_attr("to", to)
-}
 
 fn feature(var: &str) -> Element {
     Element::new("feature", ns::DISCO_INFO).with_attr("var", var)
@@ -199,17 +189,12 @@ pub async fn room_iq(session: &mut Session, el: &Element, to: &Jid) {
             Ok(reply.with_child(Element::new("vCard", ns::VCARD)))
         }),
         (ns::MUC_OWNER, "query", true) => spawn_reply(session, el, async move {
-            let (tx, rx) = oneshot::channel();
-            engine
-                .send(
-                    &room,
-                    RoomCommand::GetConfig {
-                        actor_user: actor,
-                        reply: tx,
-                    },
-                )
-                .await;
-            let config = rx.await.map_err(|_| RoomError::Internal)??;
+            let config = engine
+                .ask(&room, |reply| RoomCommand::GetConfig {
+                    actor_user: actor,
+                    reply,
+                })
+                .await?;
             Ok(reply
                 .with_child(Element::new("query", ns::MUC_OWNER).with_child(config_form(&config))))
         }),
@@ -229,22 +214,16 @@ pub async fn room_iq(session: &mut Session, el: &Element, to: &Jid) {
 }
 
 async fn owner_set(
-    engine: palaver_core::engine::Engine,
+    engine: Engine,
     room: Arc<str>,
     actor: UserId,
     q: Element,
     reply: Element,
 ) -> Result<Element, RoomError> {
     if let Some(d) = q.get_child("destroy", ns::MUC_OWNER) {
-        let (tx, rx) = oneshot::channel();
-        let cmd = RoomCommand::Destroy {
-            actor_user: actor,
-            reason: d.child_text("reason", ns::MUC_OWNER).unwrap_or_default(),
-            alternate: d.attr("jid").map(str::to_string),
-            reply: tx,
-        };
-        engine.send(&room, cmd).await;
-        rx.await.map_err(|_| RoomError::Internal)??;
+        let reason = d.child_text("reason", ns::MUC_OWNER).unwrap_or_default();
+        let alternate = d.attr("jid").map(str::to_string);
+        destroy(&engine, &room, actor, reason, alternate).await?;
         return Ok(reply);
     }
     let Some(x) = q.get_child("x", ns::DATA_FORMS) else {
@@ -252,17 +231,12 @@ async fn owner_set(
             "expected a data form or <destroy/>".into(),
         ));
     };
-    let (tx, rx) = oneshot::channel();
-    engine
-        .send(
-            &room,
-            RoomCommand::GetConfig {
-                actor_user: actor.clone(),
-                reply: tx,
-            },
-        )
-        .await;
-    let current = rx.await.map_err(|_| RoomError::Internal)??;
+    let current = engine
+        .ask(&room, |reply| RoomCommand::GetConfig {
+            actor_user: actor.clone(),
+            reply,
+        })
+        .await?;
     if x.attr("type") == Some("cancel") {
         let info = engine
             .room_info(&room)
@@ -270,37 +244,41 @@ async fn owner_set(
             .ok_or(RoomError::ItemNotFound)?;
         if info.locked {
             // Cancelling the initial configuration destroys the new room (XEP-0045 §10.1.2).
-            let (tx, rx) = oneshot::channel();
-            let cmd = RoomCommand::Destroy {
-                actor_user: actor,
-                reason: String::new(),
-                alternate: None,
-                reply: tx,
-            };
-            engine.send(&room, cmd).await;
-            rx.await.map_err(|_| RoomError::Internal)??;
+            destroy(&engine, &room, actor, String::new(), None).await?;
         }
         return Ok(reply);
     }
     let config =
         apply_config_form(&current, x).map_err(|e| RoomError::BadRequest(e.to_string()))?;
-    let (tx, rx) = oneshot::channel();
     engine
-        .send(
-            &room,
-            RoomCommand::SetConfig {
-                actor_user: actor,
-                config,
-                reply: tx,
-            },
-        )
-        .await;
-    rx.await.map_err(|_| RoomError::Internal)??;
+        .ask(&room, |reply| RoomCommand::SetConfig {
+            actor_user: actor,
+            config,
+            reply,
+        })
+        .await?;
     Ok(reply)
 }
 
+async fn destroy(
+    engine: &Engine,
+    room: &str,
+    actor_user: UserId,
+    reason: String,
+    alternate: Option<String>,
+) -> Result<(), RoomError> {
+    engine
+        .ask(room, |reply| RoomCommand::Destroy {
+            actor_user,
+            reason,
+            alternate,
+            reply,
+        })
+        .await
+}
+
 async fn admin_get(
-    engine: palaver_core::engine::Engine,
+    engine: Engine,
     room: Arc<str>,
     actor: UserId,
     q: Element,
@@ -313,18 +291,14 @@ async fn admin_get(
     if let Some(aff) = item.attr("affiliation") {
         let aff =
             Affiliation::parse(aff).ok_or(RoomError::BadRequest("unknown affiliation".into()))?;
-        let (tx, rx) = oneshot::channel();
-        engine
-            .send(
-                &room,
-                RoomCommand::GetAffiliations {
-                    actor_user: actor,
-                    affiliation: aff,
-                    reply: tx,
-                },
-            )
-            .await;
-        for a in rx.await.map_err(|_| RoomError::Internal)?? {
+        let list = engine
+            .ask(&room, |reply| RoomCommand::GetAffiliations {
+                actor_user: actor,
+                affiliation: aff,
+                reply,
+            })
+            .await?;
+        for a in list {
             query.append_child(
                 Element::new("item", ns::MUC_ADMIN)
                     .with_attr("affiliation", a.affiliation.as_str())
@@ -333,18 +307,14 @@ async fn admin_get(
         }
     } else if let Some(role) = item.attr("role") {
         let role = Role::parse(role).ok_or(RoomError::BadRequest("unknown role".into()))?;
-        let (tx, rx) = oneshot::channel();
-        engine
-            .send(
-                &room,
-                RoomCommand::GetRoles {
-                    actor_user: actor,
-                    role,
-                    reply: tx,
-                },
-            )
-            .await;
-        for r in rx.await.map_err(|_| RoomError::Internal)?? {
+        let list = engine
+            .ask(&room, |reply| RoomCommand::GetRoles {
+                actor_user: actor,
+                role,
+                reply,
+            })
+            .await?;
+        for r in list {
             query.append_child(
                 Element::new("item", ns::MUC_ADMIN)
                     .with_attr("affiliation", r.affiliation.as_str())
@@ -362,7 +332,7 @@ async fn admin_get(
 }
 
 async fn admin_set(
-    engine: palaver_core::engine::Engine,
+    engine: Engine,
     room: Arc<str>,
     actor: UserId,
     client: u64,
@@ -380,20 +350,16 @@ async fn admin_set(
             let nick = item
                 .attr("nick")
                 .ok_or(RoomError::BadRequest("role changes need a nick".into()))?;
-            let (tx, rx) = oneshot::channel();
+            let nick = nick.to_string();
             engine
-                .send(
-                    &room,
-                    RoomCommand::SetRole {
-                        client,
-                        nick: nick.to_string(),
-                        role,
-                        reason,
-                        reply: tx,
-                    },
-                )
-                .await;
-            rx.await.map_err(|_| RoomError::Internal)??;
+                .ask(&room, |reply| RoomCommand::SetRole {
+                    client,
+                    nick,
+                    role,
+                    reason,
+                    reply,
+                })
+                .await?;
         } else if let Some(aff) = item.attr("affiliation") {
             let affiliation = Affiliation::parse(aff)
                 .ok_or(RoomError::BadRequest("unknown affiliation".into()))?;
@@ -403,17 +369,17 @@ async fn admin_set(
                 .ok_or(RoomError::BadRequest(
                     "affiliation changes need a jid".into(),
                 ))?;
-            let (tx, rx) = oneshot::channel();
-            let cmd = RoomCommand::SetAffiliation {
-                client,
-                actor_user: actor.clone(),
-                user,
-                affiliation,
-                reason,
-                reply: tx,
-            };
-            engine.send(&room, cmd).await;
-            rx.await.map_err(|_| RoomError::Internal)??;
+            let actor_user = actor.clone();
+            engine
+                .ask(&room, |reply| RoomCommand::SetAffiliation {
+                    client,
+                    actor_user,
+                    user,
+                    affiliation,
+                    reason,
+                    reply,
+                })
+                .await?;
         } else {
             return Err(RoomError::BadRequest(
                 "item needs a role or an affiliation".into(),
@@ -439,19 +405,15 @@ pub async fn occupant_iq(session: &mut Session, el: &Element, to: &Jid) {
         let me = session.jid_str.clone();
         let muc = session.svc.muc_domain.clone();
         session.pending.push(Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            engine
-                .send(
-                    &room,
-                    RoomCommand::IsOccupant {
-                        client,
-                        nick,
-                        reply: tx,
-                    },
-                )
+            let answer = engine
+                .ask(&room, |reply| RoomCommand::IsOccupant {
+                    client,
+                    nick,
+                    reply,
+                })
                 .await;
-            let el = match rx.await {
-                Ok(Ok(true)) => reply,
+            let el = match answer {
+                Ok(true) => reply,
                 _ if in_room => reply,
                 _ => error_element(
                     &original,

@@ -322,14 +322,11 @@ async fn load_user(svc: &XmppService, username: &str) -> Result<Option<UserRecor
     })
 }
 
-fn check_authzid(svc: &XmppService, authzid: Option<&str>, user: &UserId) -> Result<(), SaslError> {
+fn check_authzid(authzid: Option<&str>, user: &UserId) -> Result<(), SaslError> {
     match authzid {
         None | Some("") => Ok(()),
         Some(z) if z.eq_ignore_ascii_case(user.as_str()) || z == user.local() => Ok(()),
-        Some(_) => {
-            let _ = svc;
-            Err(SaslError::InvalidAuthzid)
-        }
+        Some(_) => Err(SaslError::InvalidAuthzid),
     }
 }
 
@@ -341,7 +338,7 @@ async fn plain(svc: &XmppService, payload: &[u8]) -> MechResult {
     if !verify_password(&record.scram_sha256, ScramHash::Sha256, &creds.password) {
         return Err(SaslError::NotAuthorized);
     }
-    check_authzid(svc, creds.authzid.as_deref(), &record.user)?;
+    check_authzid(creds.authzid.as_deref(), &record.user)?;
     Ok((
         record.user,
         b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>".to_vec(),
@@ -403,7 +400,7 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     let Some(record) = record else {
         return Ok(Err(SaslError::NotAuthorized));
     };
-    if let Err(e) = check_authzid(svc, authzid.as_deref(), &record.user) {
+    if let Err(e) = check_authzid(authzid.as_deref(), &record.user) {
         return Ok(Err(e));
     }
     let mut success = b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>".to_vec();

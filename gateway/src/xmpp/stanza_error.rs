@@ -1,5 +1,6 @@
-//! Stanza errors (RFC 6120 §8.3): building error replies to a client's stanza, and mapping the
-//! room engine's `RoomError` to XMPP error types and conditions (XEP-0045 §7.2 and §17).
+//! Replies to a client's stanza: `<iq type='result'/>` and stanza errors (RFC 6120 §8.3), and
+//! the mapping of the room engine's `RoomError` to XMPP error types and conditions (XEP-0045
+//! §7.2 and §17).
 
 use palaver_core::engine::RoomError;
 use palaver_dialects::xmpp::element::Element;
@@ -76,4 +77,13 @@ pub fn room_error_element(
 ) -> Element {
     let (t, c) = room_error(e);
     error_element(original, default_from, to, t, c, Some(&e.to_string()))
+}
+
+/// `<iq type='result'/>` to `to`, from the original addressee.
+pub fn result_for(el: &Element, default_from: &str, to: &str) -> Element {
+    Element::new("iq", ns::CLIENT)
+        .with_attr("type", "result")
+        .with_attr("id", el.attr("id").unwrap_or(""))
+        .with_attr("from", el.attr("to").unwrap_or(default_from))
+        .with_attr("to", to)
 }
