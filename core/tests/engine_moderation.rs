@@ -196,6 +196,7 @@ async fn an_occupant_whose_sink_overflows_is_removed_and_others_are_told() {
         id: 9,
         user: UserId::parse("slow@localhost").expect("user"),
         resource: Arc::from("x"),
+        protocol: ClientProtocol::Xmpp,
         sink: Arc::new(Full {
             accepted: Mutex::new(0),
             limit: 5,

@@ -178,6 +178,7 @@ fn presence(nick: &str, kind: PresenceKind, codes: StatusCodes) -> OccupantPrese
         nick: nick.into(),
         user: UserId(format!("{nick}@example.com")),
         resource: "r".into(),
+        protocol: palaver_core::engine::ClientProtocol::Xmpp,
         role: Role::Participant,
         affiliation: Affiliation::None,
         occupant_id: "id".into(),

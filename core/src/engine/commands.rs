@@ -11,6 +11,16 @@ use tokio::sync::oneshot;
 /// A process-wide unique id of one client session (one XMPP full JID, one SIP contact).
 pub type ClientId = u64;
 
+/// The wire protocol a client session speaks, shown in rosters (e.g. the SIP `#members` list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ClientProtocol {
+    /// XMPP c2s session.
+    #[default]
+    Xmpp,
+    /// SIP (pager-mode MESSAGE) session.
+    Sip,
+}
+
 /// A client session as a room sees it.
 #[derive(Clone)]
 pub struct ClientRef {
@@ -18,12 +28,18 @@ pub struct ClientRef {
     pub user: UserId,
     /// The part of the address after the bare user (XMPP resource), shown in whois.
     pub resource: Arc<str>,
+    /// The protocol the session speaks.
+    pub protocol: ClientProtocol,
     pub sink: Arc<dyn EventSink>,
 }
 
 impl std::fmt::Debug for ClientRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ClientRef({} {}/{})", self.id, self.user, self.resource)
+        write!(
+            f,
+            "ClientRef({} {}/{} {:?})",
+            self.id, self.user, self.resource, self.protocol
+        )
     }
 }
 
@@ -153,6 +169,24 @@ pub enum RoomCommand {
         role: Role,
         reply: RoomReply<Vec<RosterEntry>>,
     },
+    /// Every present occupant, sorted by nick. Allowed to a user who is in the room, or who
+    /// could enter it (not an outcast, a member of a members-only room): `Forbidden` /
+    /// `RegistrationRequired` otherwise.
+    Occupants {
+        actor_user: UserId,
+        reply: RoomReply<Vec<RosterEntry>>,
+    },
+    /// Registers (or replaces, same `watcher` id) an observer that is not an occupant but gets
+    /// the room's presence, subject and destruction events (RFC 4575 conference state). Same
+    /// access rule as `Occupants`; the reply is the state to start from.
+    Watch {
+        watcher: ClientId,
+        user: UserId,
+        sink: Arc<dyn EventSink>,
+        reply: RoomReply<RoomSnapshot>,
+    },
+    /// Removes a watcher (nothing happens when it isn't one).
+    Unwatch { watcher: ClientId },
     GetConfig {
         actor_user: UserId,
         reply: RoomReply<RoomConfig>,
@@ -204,6 +238,21 @@ pub struct RosterEntry {
     pub user: UserId,
     pub role: Role,
     pub affiliation: Affiliation,
+    /// The protocol of the occupant's first session.
+    pub protocol: ClientProtocol,
+}
+
+/// What a new watcher starts from: the room's facts and who is in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSnapshot {
+    /// Room local name (e.g. `lobby`).
+    pub name: String,
+    pub title: String,
+    pub subject: String,
+    /// Anyone may see occupants' real addresses (whois anyone).
+    pub non_anonymous: bool,
+    /// Present occupants, sorted by nick.
+    pub occupants: Vec<RosterEntry>,
 }
 
 /// What an invitation needs: the inviter's nick and user, and the room password if any.
@@ -254,7 +303,10 @@ impl RoomCommand {
             RoomCommand::GetAffiliations { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
-            RoomCommand::GetRoles { reply, .. } => {
+            RoomCommand::GetRoles { reply, .. } | RoomCommand::Occupants { reply, .. } => {
+                let _ = reply.send(Err(err));
+            }
+            RoomCommand::Watch { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
             RoomCommand::GetConfig { reply, .. } => {
@@ -272,7 +324,7 @@ impl RoomCommand {
             RoomCommand::IsOccupant { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
-            RoomCommand::Leave { .. } => {}
+            RoomCommand::Leave { .. } | RoomCommand::Unwatch { .. } => {}
             RoomCommand::Shutdown { reply } => {
                 let _ = reply.send(());
             }

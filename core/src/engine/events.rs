@@ -2,6 +2,7 @@
 //! with a per-dialect encode cache so each event is serialized once per wire variant, and the
 //! `EventSink` trait through which sessions receive them.
 
+use super::commands::ClientProtocol;
 use crate::model::{Affiliation, Role, StoredMessage, UserId};
 use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
@@ -85,6 +86,8 @@ pub struct OccupantPresence {
     pub resource: String,
     pub role: Role,
     pub affiliation: Affiliation,
+    /// The protocol of the occupant's first session.
+    pub protocol: ClientProtocol,
     pub occupant_id: String,
     pub kind: PresenceKind,
     /// Dialect-specific presence payload given by the occupant's client (e.g. XMPP `<show/>`,
@@ -182,4 +185,10 @@ pub struct SinkClosed;
 /// a full queue returns `SinkClosed` and the room treats the occupant as gone.
 pub trait EventSink: Send + Sync + 'static {
     fn deliver(&self, event: &Arc<RoomEvent>, flags: DeliveryFlags) -> Result<(), SinkClosed>;
+}
+
+impl std::fmt::Debug for dyn EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventSink")
+    }
 }

@@ -234,6 +234,10 @@ impl Engine {
         if let Some(tx) = self.inner.rooms.get(name).map(|r| r.value().clone()) {
             return Ok(tx);
         }
+        // A room that isn't loaded has no watchers: don't load it just to say so.
+        if matches!(cmd, RoomCommand::Unwatch { .. }) {
+            return Err(RoomError::ItemNotFound);
+        }
         let seed = match self.inner.store.get_room(name).await {
             Ok(Some(record)) => RoomSeed::Existing(record),
             Ok(None) => match cmd {

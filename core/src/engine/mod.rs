@@ -11,7 +11,8 @@ mod permissions;
 mod room;
 mod room_admin;
 mod room_join;
+mod watchers;
 
 pub use commands::*;
 pub use events::*;
-pub use handle::{Engine, EngineConfig, EngineError};
+pub use handle::{validate_room_name, Engine, EngineConfig, EngineError};

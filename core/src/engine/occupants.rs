@@ -1,7 +1,7 @@
 //! The occupants of one room: each nick with its user, role, affiliation and the client sessions
 //! (one user may join under one nick from several clients). Indexed by nick and by client id.
 
-use super::commands::ClientId;
+use super::commands::{ClientId, ClientProtocol, RosterEntry};
 use super::events::{
     EventSink, OccupantPresence, PresenceKind, RoomEvent, RoomEventKind, StatusCodes,
 };
@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub(super) struct Session {
     pub client: ClientId,
     pub resource: Arc<str>,
+    pub protocol: ClientProtocol,
     pub sink: Arc<dyn EventSink>,
 }
 
@@ -30,6 +31,25 @@ pub(super) struct Occupant {
 }
 
 impl Occupant {
+    /// The protocol of the occupant's first session.
+    pub fn protocol(&self) -> ClientProtocol {
+        self.sessions
+            .first()
+            .map(|s| s.protocol)
+            .unwrap_or_default()
+    }
+
+    /// This occupant as a roster line.
+    pub fn roster_entry(&self) -> RosterEntry {
+        RosterEntry {
+            nick: self.nick.clone(),
+            user: self.user.clone(),
+            role: self.role,
+            affiliation: self.affiliation,
+            protocol: self.protocol(),
+        }
+    }
+
     /// This occupant's presence as an event payload.
     pub fn presence(&self, kind: PresenceKind, codes: StatusCodes) -> OccupantPresence {
         OccupantPresence {
@@ -46,6 +66,7 @@ impl Occupant {
                 self.role
             },
             affiliation: self.affiliation,
+            protocol: self.protocol(),
             occupant_id: self.occupant_id.clone(),
             kind,
             payload: self.payload.clone(),

@@ -7,6 +7,7 @@ use super::commit::CommitResult;
 use super::events::{DeliveryFlags, RoomEvent};
 use super::handle::{Engine, Inner};
 use super::occupants::Occupants;
+use super::watchers::Watchers;
 use crate::model::{Affiliation, Category, Role, RoomRecord, StoredMessage, UserId, Whois};
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::collections::{HashMap, VecDeque};
@@ -43,6 +44,8 @@ pub(super) struct Room {
     pub(super) category: Option<Category>,
     pub(super) affiliations: HashMap<UserId, Affiliation>,
     pub(super) occupants: Occupants,
+    /// Non-occupant observers of the roster (keep the room loaded while there are any).
+    pub(super) watchers: Watchers,
     pub(super) recent: VecDeque<Arc<StoredMessage>>,
     pub(super) next_seq: i64,
     /// Set when the room was created by a join and that creator has not entered yet.
@@ -100,6 +103,7 @@ pub(super) async fn spawn(
         category,
         affiliations,
         occupants: Occupants::default(),
+        watchers: Watchers::default(),
         recent,
         next_seq: last_seq + 1,
         just_created,
@@ -222,6 +226,18 @@ impl Room {
             } => {
                 let _ = reply.send(self.get_roles(&actor_user, role));
             }
+            RoomCommand::Occupants { actor_user, reply } => {
+                let _ = reply.send(self.occupants_for(&actor_user));
+            }
+            RoomCommand::Watch {
+                watcher,
+                user,
+                sink,
+                reply,
+            } => {
+                let _ = reply.send(self.watch(watcher, &user, sink));
+            }
+            RoomCommand::Unwatch { watcher } => self.unwatch(watcher).await,
             RoomCommand::GetConfig { actor_user, reply } => {
                 let r = if self.affiliation_of(&actor_user) == Affiliation::Owner {
                     Ok(self.record.config.clone())
@@ -370,8 +386,9 @@ impl Room {
         let _ = reply.send(Ok(message));
     }
 
-    /// Sends `event` to every session of every occupant. `about` names the occupant the event
-    /// concerns (its sessions get `is_self`). Sessions whose sinks fail are removed afterwards.
+    /// Sends `event` to every session of every occupant, and to the watchers when it is a
+    /// presence or subject. `about` names the occupant the event concerns (its sessions get
+    /// `is_self`). Sessions whose sinks fail are removed afterwards, watchers at once.
     pub(super) fn broadcast(&mut self, event: &Arc<RoomEvent>, about: Option<&str>) {
         let anyone_sees = self.record.config.whois == Whois::Anyone;
         for occ in self.occupants.iter() {
@@ -386,6 +403,7 @@ impl Room {
             }
         }
         metrics::counter!("palaver_deliveries_total").increment(self.occupants.len() as u64);
+        self.tell_watchers(event);
     }
 
     /// Sends one event to the sessions of a single occupant.
@@ -407,8 +425,10 @@ impl Room {
         }
     }
 
-    /// Server shutdown: everyone gets unavailable presence with status 332.
+    /// Server shutdown: everyone gets unavailable presence with status 332; watchers are
+    /// dropped without a word.
     async fn shutdown(&mut self) {
+        self.watchers.clear();
         while let Some((result, message, reply)) = self.pending.next().await {
             self.committed(result, message, reply);
         }

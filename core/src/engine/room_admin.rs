@@ -243,12 +243,7 @@ impl Room {
             .occupants
             .iter()
             .filter(|o| o.role == role)
-            .map(|o| RosterEntry {
-                nick: o.nick.clone(),
-                user: o.user.clone(),
-                role: o.role,
-                affiliation: o.affiliation,
-            })
+            .map(|o| o.roster_entry())
             .collect();
         out.sort_by(|a, b| a.nick.cmp(&b.nick));
         Ok(out)
@@ -350,6 +345,8 @@ impl Room {
             self.occupants.remove_nick(&nick);
             metrics::gauge!("palaver_occupants").decrement(1.0);
         }
+        self.tell_watchers(&ev);
+        self.watchers.clear();
         self.closed = true;
         Ok(())
     }

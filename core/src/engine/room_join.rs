@@ -1,6 +1,6 @@
 //! Entering and leaving a room: the XEP-0045 §7.2 entry checks and event order (others'
 //! presence, own presence with status codes, history, subject), multi-session nicks, nick
-//! changes (§7.6), exit (§7.14), and emptying temporary rooms.
+//! changes (§7.6), exit (§7.14), and emptying temporary rooms (kept while watched).
 
 use super::commands::{ClientId, HistoryRequest, JoinRequest, RoomError};
 use super::events::{DeliveryFlags, PresenceKind, RoomEvent, RoomEventKind, StatusCodes};
@@ -36,6 +36,7 @@ impl Room {
         let session = Session {
             client,
             resource: req.client.resource.clone(),
+            protocol: req.client.protocol,
             sink: req.client.sink.clone(),
         };
         let mut codes = StatusCodes::empty().with(StatusCodes::SELF);
@@ -298,7 +299,14 @@ impl Room {
             metrics::gauge!("palaver_occupants").decrement(1.0);
             self.broadcast(&ev, None);
         }
+        self.close_if_abandoned().await;
+        Box::pin(self.reap_dead()).await;
+    }
+
+    /// A temporary or still-locked room with neither occupants nor watchers is destroyed.
+    pub(super) async fn close_if_abandoned(&mut self) {
         if self.occupants.is_empty()
+            && self.watchers.is_empty()
             && (!self.record.config.persistent || self.record.locked)
             && !self.closed
         {
@@ -308,7 +316,6 @@ impl Room {
             }
             self.closed = true;
         }
-        Box::pin(self.reap_dead()).await;
     }
 
     /// Removes every occupant with an unavailable presence carrying `code` (332 shutdown,

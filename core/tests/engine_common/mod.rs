@@ -33,12 +33,18 @@ pub struct Client {
 }
 
 pub fn client(id: u64, user: &str) -> Client {
+    client_on(id, user, ClientProtocol::Xmpp)
+}
+
+/// A client labelled with `protocol` (as the SIP gateway labels its sessions).
+pub fn client_on(id: u64, user: &str, protocol: ClientProtocol) -> Client {
     let sink = Arc::new(Collect::default());
     Client {
         r: ClientRef {
             id,
             user: UserId::parse(user).expect("user"),
             resource: Arc::from("test"),
+            protocol,
             sink: sink.clone(),
         },
         sink,

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use palaver_core::engine::{
-    ClientRef, EventSink, PresenceKind, RoomCommand, RoomEventKind, StatusCodes,
+    ClientProtocol, ClientRef, EventSink, PresenceKind, RoomCommand, RoomEventKind, StatusCodes,
 };
 use palaver_core::UserId;
 use palaver_dialects::xmpp::element::Element;
@@ -66,6 +66,7 @@ impl Session {
             id: self.client_id,
             user: self.user.clone(),
             resource: Arc::from(self.jid.resource.as_str()),
+            protocol: ClientProtocol::Xmpp,
             sink: self.sink.clone(),
         }
     }

@@ -261,6 +261,7 @@ mod tests {
                 nick: "Al <&>".into(),
                 user: UserId::parse("alice@localhost").expect("user"),
                 resource: "phone".into(),
+                protocol: palaver_core::engine::ClientProtocol::Xmpp,
                 role: Role::Participant,
                 affiliation: Affiliation::Member,
                 occupant_id: "oid1".into(),
