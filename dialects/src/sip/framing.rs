@@ -35,6 +35,8 @@ pub struct StreamFramer {
     max_header: usize,
     max_message: usize,
     error: Option<SipError>,
+    /// The header section of the message that made the framer fail, when it was complete.
+    failed_head: Option<Vec<u8>>,
 }
 
 impl StreamFramer {
@@ -54,6 +56,7 @@ impl StreamFramer {
             max_header: max_header.min(max_message),
             max_message,
             error: None,
+            failed_head: None,
         }
     }
 
@@ -84,6 +87,13 @@ impl StreamFramer {
         }
         self.compact();
         result
+    }
+
+    /// After an error: the complete header section of the offending message, if the framer
+    /// got that far, so the caller can answer it statelessly (513, or 400 for a missing or
+    /// bad Content-Length) before closing.
+    pub fn failed_head(&self) -> Option<&[u8]> {
+        self.failed_head.as_deref()
     }
 
     /// The next complete message, answering nothing: keep-alives are skipped. Prefer
@@ -130,8 +140,12 @@ impl StreamFramer {
                             });
                         }
                         let head = data.get(..head_end).unwrap_or_default();
-                        let total = body_start.saturating_add(content_length(head)?);
+                        let length = content_length(head).inspect_err(|_| {
+                            self.failed_head = Some(head.to_vec());
+                        })?;
+                        let total = body_start.saturating_add(length);
                         if total > self.max_message {
+                            self.failed_head = Some(head.to_vec());
                             return Err(SipError::TooLarge {
                                 size: total,
                                 limit: self.max_message,
