@@ -242,14 +242,18 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     // Bind first: a port conflict is the most common start failure and touches nothing.
     let bound = bind_all(&config).await?;
+    let sip_listeners = crate::sip::bind(&config.sip).await?;
     prepare_data_dir(&mut config)?;
     let store = open_store(&config).await?;
     let secret = load_or_create_secret(&config.data_dir)?;
-    let engine = Engine::new(store.clone(), engine_config(&config, secret));
+    let engine = Engine::new(store.clone(), engine_config(&config, secret.clone()));
     ensure_defaults(&config, &engine).await?;
     let (tls, trust) = load_tls(&config)?;
     for b in &bound {
         say(&b.announce);
+    }
+    for line in &sip_listeners.announcements {
+        say(line);
     }
     if !config.http.listen.is_empty() {
         say("palaver: http: reserved");
@@ -263,6 +267,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         engine: engine.clone(),
         tls,
         shutdown: shutdown_rx,
+        next_client: std::sync::atomic::AtomicU64::new(1),
     });
     let svc = crate::xmpp::XmppService::new(ctx.clone());
     let mut tasks = Vec::with_capacity(bound.len());
@@ -270,6 +275,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         let task = crate::xmpp::run_c2s(svc.clone(), b.listener, b.direct_tls);
         tasks.push(tokio::spawn(task));
     }
+    let sip = crate::sip::SipService::new(ctx.clone(), svc.clone(), &secret);
+    tasks.extend(sip.start(sip_listeners));
 
     say(&format!(
         "palaver: domain {}, MUC {}, store {}, CA to trust: {trust}",
@@ -304,6 +311,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     drop(ctx);
     drop(svc);
+    drop(sip);
     say("palaver: stopped");
     Ok(())
 }

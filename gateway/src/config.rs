@@ -20,6 +20,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub tls: TlsConfig,
     pub xmpp: XmppConfig,
+    pub sip: crate::sip::SipConfig,
     pub http: HttpConfig,
     pub rooms: RoomsConfig,
     pub log: LogConfig,
@@ -156,6 +157,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             tls: TlsConfig::default(),
             xmpp: XmppConfig::default(),
+            sip: crate::sip::SipConfig::default(),
             http: HttpConfig::default(),
             rooms: RoomsConfig::default(),
             log: LogConfig::default(),
@@ -228,6 +230,7 @@ impl Config {
         if self.xmpp.max_depth < 2 {
             bail!("xmpp.max_depth must be at least 2");
         }
+        self.sip.validate()?;
         self.rooms.default_category = self.rooms.default_category.trim().to_string();
         self.rooms.default_room = self.rooms.default_room.trim().to_lowercase();
         Ok(())

@@ -9,6 +9,7 @@ mod config;
 mod context;
 mod logging;
 mod signals;
+mod sip;
 mod xmpp;
 
 use clap::{CommandFactory, Parser};

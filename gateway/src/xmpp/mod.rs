@@ -15,6 +15,7 @@ mod service;
 mod session;
 mod stanza_error;
 
+pub use backoff::AuthBackoff;
 pub use service::XmppService;
 
 use std::sync::Arc;

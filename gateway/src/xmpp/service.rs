@@ -5,7 +5,6 @@ use super::backoff::AuthBackoff;
 use super::router::Router;
 use crate::context::Context;
 use palaver_dialects::xmpp::reader::Limits;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,6 @@ pub struct XmppService {
     pub idle_timeout: Duration,
     /// Time allowed from connect to a bound resource.
     pub login_timeout: Duration,
-    next_client: AtomicU64,
 }
 
 impl XmppService {
@@ -49,13 +47,12 @@ impl XmppService {
             require_encryption: cfg.xmpp.require_encryption,
             idle_timeout: Duration::from_secs(cfg.xmpp.idle_timeout_secs.max(5)),
             login_timeout: Duration::from_secs(30),
-            next_client: AtomicU64::new(1),
             ctx,
         })
     }
 
     /// A new process-unique client id.
     pub fn next_client_id(&self) -> u64 {
-        self.next_client.fetch_add(1, Ordering::Relaxed)
+        self.ctx.next_client_id()
     }
 }

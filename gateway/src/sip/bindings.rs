@@ -1,0 +1,139 @@
+//! The registrar's live location table: for each user, the contacts registered and the
+//! [`Flow`] each REGISTER arrived on, so requests reach the client the way it connected. The
+//! durable copy (for other pool nodes and `palaver` admin views) is the store's
+//! `registrations` table, written by the registrar.
+
+use super::transport::Flow;
+use dashmap::DashMap;
+use std::time::Instant;
+
+/// One registered contact.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// The Contact URI as registered.
+    pub contact: String,
+    pub flow: Flow,
+    pub expires: Instant,
+    /// Call-ID and CSeq of the REGISTER that made or refreshed it (RFC 3261 §10.3 step 7).
+    pub call_id: String,
+    pub cseq: u32,
+}
+
+/// Where to send a request for a user: the request URI and the flow.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub uri: String,
+    pub flow: Flow,
+}
+
+/// Bindings by user (`alice@localhost`).
+#[derive(Default)]
+pub struct Bindings {
+    by_user: DashMap<String, Vec<Binding>>,
+}
+
+impl Bindings {
+    /// Adds or refreshes the binding of `contact` for `user`.
+    pub fn upsert(&self, user: &str, binding: Binding) {
+        let mut list = self.by_user.entry(user.to_string()).or_default();
+        list.retain(|b| b.contact != binding.contact);
+        list.push(binding);
+    }
+
+    /// The binding of `contact`, if any (for the Call-ID/CSeq ordering check).
+    pub fn get(&self, user: &str, contact: &str) -> Option<Binding> {
+        self.by_user
+            .get(user)
+            .and_then(|l| l.iter().find(|b| b.contact == contact).cloned())
+    }
+
+    /// Removes one contact; true when the user has no binding left.
+    pub fn remove(&self, user: &str, contact: &str) -> bool {
+        self.retain(user, |b| b.contact != contact)
+    }
+
+    /// Removes every binding of `user`.
+    pub fn remove_all(&self, user: &str) {
+        self.by_user.remove(user);
+    }
+
+    /// Live bindings of `user`, most recent first.
+    pub fn list(&self, user: &str) -> Vec<Binding> {
+        let now = Instant::now();
+        let mut out: Vec<Binding> = self
+            .by_user
+            .get(user)
+            .map(|l| {
+                l.iter()
+                    .filter(|b| b.expires > now && b.flow.is_open())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.reverse();
+        out
+    }
+
+    /// Where requests for `user` go (every live binding).
+    pub fn targets(&self, user: &str) -> Vec<Target> {
+        self.list(user)
+            .into_iter()
+            .map(|b| Target {
+                uri: b.contact,
+                flow: b.flow,
+            })
+            .collect()
+    }
+
+    /// Whether `flow` carries a live registration of `user` (requests on it need no digest).
+    pub fn is_registered_flow(&self, user: &str, flow: &Flow) -> bool {
+        let now = Instant::now();
+        self.by_user.get(user).is_some_and(|l| {
+            l.iter()
+                .any(|b| b.expires > now && b.flow.same(flow) && b.flow.is_open())
+        })
+    }
+
+    /// Drops expired bindings; returns the users left with none, and the (user, contact)
+    /// pairs removed.
+    pub fn expire(&self, now: Instant) -> (Vec<String>, Vec<(String, String)>) {
+        self.sweep(|b| b.expires > now)
+    }
+
+    /// Drops the bindings of a closed connection; same result as [`Bindings::expire`].
+    pub fn drop_connection(&self, connection: u64) -> (Vec<String>, Vec<(String, String)>) {
+        self.sweep(|b| b.flow.connection() != Some(connection))
+    }
+
+    fn sweep(&self, keep: impl Fn(&Binding) -> bool) -> (Vec<String>, Vec<(String, String)>) {
+        let mut emptied = Vec::new();
+        let mut removed = Vec::new();
+        self.by_user.retain(|user, list| {
+            let before = list.len();
+            list.retain(|b| {
+                let k = keep(b);
+                if !k {
+                    removed.push((user.clone(), b.contact.clone()));
+                }
+                k
+            });
+            if list.is_empty() && before > 0 {
+                emptied.push(user.clone());
+            }
+            !list.is_empty()
+        });
+        (emptied, removed)
+    }
+
+    fn retain(&self, user: &str, keep: impl Fn(&Binding) -> bool) -> bool {
+        let mut empty = true;
+        if let Some(mut list) = self.by_user.get_mut(user) {
+            list.retain(|b| keep(b));
+            empty = list.is_empty();
+        }
+        if empty {
+            self.by_user.remove_if(user, |_, l| l.is_empty());
+        }
+        empty
+    }
+}

@@ -1,0 +1,224 @@
+//! The SIP front end (RFC 3261): UDP/TCP/TLS listeners, a digest-authenticating registrar
+//! whose location table lives in the store, pager rooms (`sip:room@conference.<domain>`:
+//! MESSAGE bodies are `#commands` or posts, RFC 3428) and RFC 4575 conference-event
+//! subscriptions. SIP occupants are ordinary room occupants: the room engine treats them
+//! exactly like XMPP ones.
+
+mod auth;
+mod bindings;
+mod commands;
+mod conference;
+mod config;
+mod directory;
+mod inbound;
+mod invites;
+mod occupant;
+mod outbound;
+mod pager;
+mod ratelimit;
+mod registrar;
+mod transport;
+
+pub use config::SipConfig;
+pub use transport::Transport;
+
+use crate::context::Context;
+use crate::xmpp::XmppService;
+use bindings::Bindings;
+use dashmap::DashMap;
+use palaver_dialects::sip::digest::DigestServer;
+use palaver_dialects::sip::transaction::ServerTransactions;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+
+/// Server transactions remembered for retransmission handling.
+const SERVER_TRANSACTIONS: usize = 65_536;
+/// How often expired registrations are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Shared by every SIP listener and task of one server.
+pub struct SipService {
+    pub ctx: Arc<Context>,
+    pub config: SipConfig,
+    /// The user domain (`localhost`): AORs are `sip:user@<domain>`.
+    pub domain: String,
+    /// Where rooms live (`conference.localhost`).
+    pub room_domain: String,
+    pub idle_timeout: Duration,
+    pub digest: Mutex<DigestServer>,
+    pub server_transactions: Mutex<ServerTransactions>,
+    pub client_transactions: outbound::ClientTransactions,
+    pub bindings: Bindings,
+    pub limiter: ratelimit::RateLimiter,
+    pub backoff: crate::xmpp::AuthBackoff,
+    /// SIP occupants by (user, room).
+    pub occupants: DashMap<(String, String), Arc<occupant::Occupancy>>,
+    /// Conference subscriptions by (Call-ID, our tag).
+    pub subscriptions: DashMap<(String, String), Arc<conference::Subscription>>,
+    /// Pending invitations by (invitee, room).
+    pub invitations: DashMap<(String, String), invites::Invitation>,
+    /// For invitations to XMPP users.
+    pub xmpp: Arc<XmppService>,
+}
+
+/// Bound SIP sockets, ready to serve.
+pub struct SipListeners {
+    udp: Vec<UdpSocket>,
+    tcp: Vec<TcpListener>,
+    tls: Vec<TcpListener>,
+    /// One `palaver: listening sip-… ADDR` line per socket.
+    pub announcements: Vec<String>,
+}
+
+/// Binds every configured SIP socket (before anything else starts, so a port conflict fails
+/// fast).
+pub async fn bind(config: &SipConfig) -> anyhow::Result<SipListeners> {
+    use anyhow::Context as _;
+    let mut out = SipListeners {
+        udp: Vec::new(),
+        tcp: Vec::new(),
+        tls: Vec::new(),
+        announcements: Vec::new(),
+    };
+    for addr in &config.udp {
+        let socket = UdpSocket::bind(addr.as_str())
+            .await
+            .with_context(|| format!("cannot listen on {addr} (sip-udp)"))?;
+        let local = socket.local_addr()?;
+        out.announcements
+            .push(format!("palaver: listening sip-udp {local}"));
+        out.udp.push(socket);
+    }
+    for (addrs, kind, tls) in [
+        (&config.tcp, "sip-tcp", false),
+        (&config.tls, "sip-tls", true),
+    ] {
+        for addr in addrs {
+            let listener = TcpListener::bind(addr.as_str())
+                .await
+                .with_context(|| format!("cannot listen on {addr} ({kind})"))?;
+            let local = listener.local_addr()?;
+            out.announcements
+                .push(format!("palaver: listening {kind} {local}"));
+            if tls {
+                out.tls.push(listener);
+            } else {
+                out.tcp.push(listener);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl SipService {
+    /// The service for `ctx`, sharing the XMPP router for invitations.
+    pub fn new(ctx: Arc<Context>, xmpp: Arc<XmppService>, secret: &[u8]) -> Arc<SipService> {
+        let config = ctx.config.sip.clone();
+        let domain = ctx.config.domain.clone();
+        let room_domain = ctx.config.muc_domain();
+        let key: [u8; 32] = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(b"palaver sip digest nonce key\0");
+            h.update(secret);
+            h.finalize().into()
+        };
+        Arc::new(SipService {
+            digest: Mutex::new(DigestServer::new(key, &domain, config.nonce_lifetime_secs)),
+            server_transactions: Mutex::new(ServerTransactions::new(
+                SERVER_TRANSACTIONS,
+                palaver_dialects::sip::transaction::TIMEOUT,
+            )),
+            client_transactions: outbound::ClientTransactions::default(),
+            bindings: Bindings::default(),
+            limiter: ratelimit::RateLimiter::new(config.rate_per_sec, config.rate_burst),
+            backoff: crate::xmpp::AuthBackoff::new(config.auth_failures_before_backoff),
+            occupants: DashMap::new(),
+            subscriptions: DashMap::new(),
+            invitations: DashMap::new(),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(30)),
+            domain,
+            room_domain,
+            config,
+            xmpp,
+            ctx,
+        })
+    }
+
+    /// Starts every listener and the expiry sweeper; returns their tasks.
+    pub fn start(self: &Arc<Self>, listeners: SipListeners) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for socket in listeners.udp {
+            tasks.push(tokio::spawn(transport::run_udp(self.clone(), socket)));
+        }
+        for listener in listeners.tcp {
+            tasks.push(tokio::spawn(transport::run_stream(
+                self.clone(),
+                listener,
+                false,
+            )));
+        }
+        for listener in listeners.tls {
+            tasks.push(tokio::spawn(transport::run_stream(
+                self.clone(),
+                listener,
+                true,
+            )));
+        }
+        tasks.push(tokio::spawn(sweeper(self.clone())));
+        tasks
+    }
+
+    /// `sip:room@conference.<domain>`.
+    pub fn room_uri(&self, room: &str) -> String {
+        format!("sip:{room}@{}", self.room_domain)
+    }
+
+    /// A stream connection closed: its bindings go, and users left unreachable leave rooms.
+    pub async fn on_connection_closed(&self, connection: u64) {
+        let (emptied, removed) = self.bindings.drop_connection(connection);
+        self.forget_registrations(removed, emptied).await;
+    }
+
+    async fn forget_registrations(&self, removed: Vec<(String, String)>, emptied: Vec<String>) {
+        let store = &self.ctx.store;
+        for (user, contact) in removed {
+            if let Some(user) = palaver_core::UserId::parse(&user) {
+                if let Err(e) = store.remove_registration(&user, &contact).await {
+                    tracing::warn!(error = %e, "cannot remove registration");
+                }
+            }
+        }
+        for user in emptied {
+            occupant::leave_all(self, &user, "SIP registration ended").await;
+        }
+    }
+}
+
+/// Every few seconds: expire registrations (memory and store) and make users that are no
+/// longer reachable leave their rooms.
+async fn sweeper(svc: Arc<SipService>) {
+    let mut shutdown = svc.ctx.shutdown.clone();
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+        let (emptied, removed) = svc.bindings.expire(std::time::Instant::now());
+        if let Err(e) = svc
+            .ctx
+            .store
+            .expire_registrations(crate::bootstrap::now_millis())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot expire registrations");
+        }
+        svc.forget_registrations(removed, emptied).await;
+    }
+}

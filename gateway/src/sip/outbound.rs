@@ -1,0 +1,111 @@
+//! Requests palaver originates (MESSAGEs to room occupants, NOTIFYs to subscribers): each runs
+//! as an RFC 3261 non-INVITE client transaction — retransmitted over UDP on timer E, given up
+//! on timer F (a timeout counts as 408) — and its final response is matched back by the top
+//! Via branch.
+
+use super::bindings::Target;
+use super::transport::Flow;
+use bytes::Bytes;
+use dashmap::DashMap;
+use palaver_dialects::sip::transaction::{Action, ClientTransaction};
+use palaver_dialects::sip::{OutgoingRequest, RequestBuilder, SipMessage};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// The final status of an outbound request. 408 when nothing came back in time; 503 when the
+/// request could not even be sent (connection gone).
+pub type FinalStatus = u16;
+
+/// Client transactions waiting for their final response.
+#[derive(Default)]
+pub struct ClientTransactions {
+    pending: DashMap<String, oneshot::Sender<FinalStatus>>,
+}
+
+impl ClientTransactions {
+    /// Sends `request` over `flow` and waits for its final status.
+    pub async fn run(&self, flow: &Flow, request: OutgoingRequest) -> FinalStatus {
+        let (tx, mut rx) = oneshot::channel();
+        self.pending.insert(request.branch.clone(), tx);
+        let guard = PendingGuard {
+            table: self,
+            branch: &request.branch,
+        };
+        let bytes = Bytes::from(request.bytes);
+        if !flow.send(bytes.clone()).await {
+            drop(guard);
+            return 503;
+        }
+        let mut txn = ClientTransaction::new(std::time::Instant::now(), flow.transport.reliable());
+        loop {
+            let deadline = txn
+                .next_deadline()
+                .map(Instant::from_std)
+                .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(32));
+            tokio::select! {
+                status = &mut rx => return status.unwrap_or(408),
+                () = tokio::time::sleep_until(deadline) => {
+                    match txn.poll(std::time::Instant::now()) {
+                        Some(Action::Retransmit) => {
+                            flow.send(bytes.clone()).await;
+                        }
+                        Some(Action::TimedOut) => return 408,
+                        None if txn.is_terminated() => return 408,
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Routes a response to its transaction; provisional responses are ignored.
+    pub fn on_response(&self, response: &SipMessage) {
+        let (Some(status), Some(branch)) = (response.status(), response.branch()) else {
+            return;
+        };
+        if status < 200 {
+            return;
+        }
+        if let Some((_, tx)) = self.pending.remove(branch) {
+            let _ = tx.send(status);
+        }
+    }
+}
+
+struct PendingGuard<'a> {
+    table: &'a ClientTransactions,
+    branch: &'a str,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.table.pending.remove(self.branch);
+    }
+}
+
+/// A MESSAGE from a room (`from_uri`, shown as `from_name`) to one target.
+pub fn room_message(
+    target: &Target,
+    to_aor: &str,
+    from_uri: &str,
+    from_name: Option<&str>,
+    body: &str,
+) -> Option<OutgoingRequest> {
+    let built = RequestBuilder::message(&target.uri)
+        .via(target.flow.transport.via_name(), &target.flow.local)
+        .from(
+            from_uri,
+            from_name,
+            &palaver_dialects::sip::request::new_tag(),
+        )
+        .to(to_aor, None, None)
+        .body(palaver_dialects::pager::text::CONTENT_TYPE, body.as_bytes())
+        .build();
+    match built {
+        Ok(request) => Some(request),
+        Err(e) => {
+            tracing::warn!(error = %e, target = %target.uri, "cannot build MESSAGE");
+            None
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The registrar (RFC 3261 §10.3): REGISTER with digest auth binds a user's contacts to the
+//! flow the request came on. Bindings are kept in memory (with the flow, to reach the
+//! client) and in the store's `registrations` table (the location service other pool nodes
+//! read). Expiry is bounded by `sip.min_expires`/`sip.max_expires`; `Contact: *` with
+//! `Expires: 0` removes everything; a user left without bindings leaves the rooms it was in.
+
+use super::auth::{authenticate, local_user, Challenge};
+use super::bindings::Binding;
+use super::transport::Flow;
+use super::SipService;
+use palaver_core::Registration;
+use palaver_dialects::sip::SipMessage;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Handles a REGISTER.
+pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
+    let served = req.request_uri().is_some_and(|u| {
+        u.host.eq_ignore_ascii_case(&svc.domain)
+            || u.host.parse::<std::net::IpAddr>().is_ok()
+            || u.host.starts_with('[')
+    });
+    let Some(aor) = local_user(svc, &req.to().uri).filter(|_| served) else {
+        let resp = svc.reply(req, 404, "Domain Not Served");
+        return svc.respond(req, flow, resp).await;
+    };
+    let Some(user) = authenticate(svc, req, flow, Challenge::Www).await else {
+        return;
+    };
+    if user != aor {
+        let resp = svc.reply(req, 403, "Not Allowed To Register This Address");
+        return svc.respond(req, flow, resp).await;
+    }
+    let key = user.to_string();
+    if req.is_contact_wildcard() {
+        if req.expires() != Some(0) || req.contacts().len() > 1 {
+            let resp = svc.reply(req, 400, "Wildcard Contact Needs Expires 0");
+            return svc.respond(req, flow, resp).await;
+        }
+        let removed: Vec<(String, String)> = svc
+            .bindings
+            .list(&key)
+            .into_iter()
+            .map(|b| (key.clone(), b.contact))
+            .collect();
+        svc.bindings.remove_all(&key);
+        let resp = svc.ok(req);
+        svc.respond(req, flow, resp).await;
+        svc.forget_registrations(removed, vec![key]).await;
+        return;
+    }
+    let cfg = &svc.config;
+    let cseq = req.cseq().seq;
+    let mut plan = Vec::new();
+    for contact in req.contacts() {
+        let expires = contact
+            .expires()
+            .or(req.expires())
+            .unwrap_or(cfg.default_expires);
+        if expires != 0 && expires < cfg.min_expires {
+            let resp = svc
+                .reply(req, 423, "Interval Too Brief")
+                .with_header("Min-Expires", &cfg.min_expires.to_string());
+            return svc.respond(req, flow, resp).await;
+        }
+        let uri = contact.uri.to_string();
+        if let Some(old) = svc.bindings.get(&key, &uri) {
+            if old.call_id == req.call_id() && old.cseq >= cseq {
+                let resp = svc.reply(req, 500, "Out Of Order REGISTER");
+                return svc.respond(req, flow, resp).await;
+            }
+        }
+        let instance = contact
+            .param("+sip.instance")
+            .unwrap_or_default()
+            .to_string();
+        plan.push((uri, expires.min(cfg.max_expires), instance));
+    }
+    let now_ms = crate::bootstrap::now_millis();
+    let user_agent = req.header("User-Agent").unwrap_or_default();
+    let mut removed_last = false;
+    for (uri, expires, instance) in plan {
+        let store = &svc.ctx.store;
+        if expires == 0 {
+            removed_last |= svc.bindings.remove(&key, &uri);
+            if let Err(e) = store.remove_registration(&user, &uri).await {
+                tracing::warn!(error = %e, "cannot remove registration");
+            }
+            continue;
+        }
+        let row = Registration {
+            user: user.clone(),
+            contact: uri.clone(),
+            instance,
+            transport: flow.transport.as_str().to_string(),
+            source: flow.peer.to_string(),
+            node: String::new(),
+            call_id: req.call_id().to_string(),
+            cseq: i64::from(cseq),
+            expires_at: now_ms + i64::from(expires) * 1000,
+            user_agent: user_agent.chars().take(256).collect(),
+        };
+        if let Err(e) = store.upsert_registration(&row).await {
+            tracing::error!(error = %e, "cannot store registration");
+            let resp = svc.reply(req, 500, "Server Error");
+            return svc.respond(req, flow, resp).await;
+        }
+        svc.bindings.upsert(
+            &key,
+            Binding {
+                contact: uri,
+                flow: flow.clone(),
+                expires: Instant::now() + Duration::from_secs(u64::from(expires)),
+                call_id: req.call_id().to_string(),
+                cseq,
+            },
+        );
+        tracing::info!(user = %key, peer = %flow.peer, transport = flow.transport.as_str(), expires, "SIP registration");
+    }
+    let mut resp = svc.ok(req);
+    let now = Instant::now();
+    for b in svc.bindings.list(&key) {
+        let left = b.expires.saturating_duration_since(now).as_secs();
+        resp = resp.with_header("Contact", &format!("<{}>;expires={left}", b.contact));
+    }
+    svc.respond(req, flow, resp).await;
+    if removed_last {
+        super::occupant::leave_all(svc, &key, "SIP registration ended").await;
+    }
+}
