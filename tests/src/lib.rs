@@ -4,18 +4,23 @@
 //! data directory, on loopback ports chosen by the OS, with SQLite or PostgreSQL
 //! ([`server::Store`]), and talks to it only the way users do: the CLI, XMPP over TLS with a
 //! small raw client ([`raw_client::RawClient`]) and the real third-party client slixmpp
-//! ([`python::PyClient`], scenarios in [`scenario`]). Nothing here reaches into server
-//! internals; `palaver-dialects` is used only as an XML stream parser for the raw client.
+//! ([`python::PyClient`], scenarios in [`scenario`]), and SIP over UDP, TCP and TLS with a small
+//! user agent ([`sip_client::SipClient`]). Nothing here reaches into server internals;
+//! `palaver-dialects` is used only as a wire codec (the XML stream parser for the raw client,
+//! the SIP message codec for the SIP client).
 
+pub mod baresip;
 pub mod python;
 pub mod raw_client;
 pub mod scenario;
 pub mod server;
+pub mod sip_client;
 pub mod tls;
 pub mod xml;
 
 pub use raw_client::{RawClient, SaslOutcome};
 pub use server::{ServerOptions, Store, TestServer};
+pub use sip_client::{SipClient, SipTransport};
 
 use std::time::Duration;
 

@@ -74,6 +74,8 @@ pub struct PyClient {
     other: Vec<String>,
     stderr: Arc<Mutex<String>>,
     deadline: Instant,
+    /// The script's standard input, for interactive scripts.
+    stdin: Option<tokio::process::ChildStdin>,
 }
 
 /// A finished client script.
@@ -88,8 +90,39 @@ pub struct PyRun {
 }
 
 impl PyClient {
-    /// Starts `tests/clients/<script>` with `args`.
+    /// Starts `tests/clients/<script>` with `args` (standard input closed).
     pub async fn spawn(script: &str, args: &[String]) -> Result<PyClient> {
+        Self::start(script, args, false).await
+    }
+
+    /// Starts an interactive script: [`PyClient::send`] writes JSON lines to its stdin.
+    pub async fn spawn_interactive(script: &str, args: &[String]) -> Result<PyClient> {
+        Self::start(script, args, true).await
+    }
+
+    /// Writes `command` as one JSON line to the script's standard input.
+    pub async fn send(&mut self, command: &Value) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the script was not started interactive")?;
+        let mut line = serde_json::to_vec(command)?;
+        line.push(b'\n');
+        stdin
+            .write_all(&line)
+            .await
+            .with_context(|| format!("writing to {}", self.name))?;
+        stdin.flush().await?;
+        Ok(())
+    }
+
+    /// Closes the script's standard input (interactive scripts then finish).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    async fn start(script: &str, args: &[String], interactive: bool) -> Result<PyClient> {
         let path = clients_dir().join(script);
         if !path.is_file() {
             bail!("client script {} is missing", path.display());
@@ -99,12 +132,17 @@ impl PyClient {
             .args(args)
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::null())
+            .stdin(if interactive {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {} {}", python().display(), path.display()))?;
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().context("script stdout")?;
         let mut stderr_pipe = child.stderr.take().context("script stderr")?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -146,6 +184,7 @@ impl PyClient {
             other: Vec::new(),
             stderr,
             deadline: Instant::now() + PYTHON_TIMEOUT,
+            stdin,
         })
     }
 
@@ -194,6 +233,7 @@ impl PyClient {
 
     /// Reads the remaining events and waits for the script to exit.
     pub async fn finish(mut self) -> Result<PyRun> {
+        self.stdin = None;
         while self.next_event().await?.is_some() {}
         let status = match tokio::time::timeout_at(self.deadline, self.child.wait()).await {
             Ok(s) => s.context("waiting for the script")?,

@@ -9,6 +9,11 @@
 //! sources is refused (set `PALAVER_E2E_ALLOW_STALE=1` to run it anyway) so a test never
 //! silently runs old code.
 //!
+//! SIP: the configuration asks for one loopback UDP, TCP and TLS listener (`[sip]`, port 0) and
+//! [`TestServer::sip_udp`], [`TestServer::sip_tcp`] and [`TestServer::sip_tls`] return what the
+//! server announced (`palaver: listening sip-udp ADDR` …); `ServerOptions::sip_extra` adds keys to
+//! that table.
+//!
 //! PostgreSQL: `$PALAVER_TEST_PG`, else `$DATABASE_URL`; each server gets its own schema
 //! (`schema=t_<random>` in the store URL), dropped again (with `psql`, best effort) at the end.
 //! A PostgreSQL test fails when neither variable is set: it never skips.
@@ -46,6 +51,8 @@ pub enum Store {
 pub struct ServerOptions {
     /// Lines appended to the `[xmpp]` table of palaver.toml (e.g. `outbound_queue = 32`).
     pub xmpp_extra: String,
+    /// Lines appended to the `[sip]` table (e.g. `min_expires = 1`).
+    pub sip_extra: String,
 }
 
 /// A PostgreSQL schema created for one test server.
@@ -95,6 +102,9 @@ pub struct TestServer {
     child: Option<Child>,
     starttls: Option<SocketAddr>,
     direct_tls: Option<SocketAddr>,
+    sip_udp: Option<SocketAddr>,
+    sip_tcp: Option<SocketAddr>,
+    sip_tls: Option<SocketAddr>,
     stdout_lines: Arc<Mutex<Vec<String>>>,
     starts: u32,
 }
@@ -138,7 +148,7 @@ impl TestServer {
             }
         };
         let config_path = dir.path().join("palaver.toml");
-        let config = format!(
+        let mut config = format!(
             "domain = \"localhost\"\n\
              data_dir = {data}\n\
              \n\
@@ -156,6 +166,9 @@ impl TestServer {
             url = toml_str(&store_url),
             extra = opts.xmpp_extra,
         );
+        config.push_str(SIP_SECTION);
+        config.push_str(&opts.sip_extra);
+        config.push('\n');
         std::fs::write(&config_path, config).context("writing palaver.toml")?;
         let stderr_path = dir.path().join("server.stderr.log");
         Ok(TestServer {
@@ -169,6 +182,9 @@ impl TestServer {
             child: None,
             starttls: None,
             direct_tls: None,
+            sip_udp: None,
+            sip_tcp: None,
+            sip_tls: None,
             stdout_lines: Arc::new(Mutex::new(Vec::new())),
             starts: 0,
         })
@@ -216,6 +232,9 @@ impl TestServer {
         self.child = Some(child);
         self.starttls = None;
         self.direct_tls = None;
+        self.sip_udp = None;
+        self.sip_tcp = None;
+        self.sip_tls = None;
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
             let line = match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -245,6 +264,9 @@ impl TestServer {
                     match *kind {
                         "xmpp-starttls" => self.starttls = self.starttls.or(addr),
                         "xmpp-tls" => self.direct_tls = self.direct_tls.or(addr),
+                        "sip-udp" => self.sip_udp = self.sip_udp.or(addr),
+                        "sip-tcp" => self.sip_tcp = self.sip_tcp.or(addr),
+                        "sip-tls" => self.sip_tls = self.sip_tls.or(addr),
                         _ => {}
                     }
                 }
@@ -270,6 +292,40 @@ impl TestServer {
     /// The direct-TLS c2s address (the `5223` listener).
     pub fn direct_tls_addr(&self) -> SocketAddr {
         self.direct_tls.expect("the server is running")
+    }
+
+    /// The SIP UDP listener (`palaver: listening sip-udp ADDR`).
+    ///
+    /// Panics when the server announced none (a build without SIP, or not running).
+    #[track_caller]
+    pub fn sip_udp(&self) -> SocketAddr {
+        self.sip_listener(self.sip_udp, "sip-udp")
+    }
+
+    /// The SIP TCP listener (`palaver: listening sip-tcp ADDR`); panics when none was announced.
+    #[track_caller]
+    pub fn sip_tcp(&self) -> SocketAddr {
+        self.sip_listener(self.sip_tcp, "sip-tcp")
+    }
+
+    /// The SIP TLS listener (`palaver: listening sip-tls ADDR`, the dev CA's certificate);
+    /// panics when none was announced.
+    #[track_caller]
+    pub fn sip_tls(&self) -> SocketAddr {
+        self.sip_listener(self.sip_tls, "sip-tls")
+    }
+
+    #[track_caller]
+    fn sip_listener(&self, addr: Option<SocketAddr>, kind: &str) -> SocketAddr {
+        match addr {
+            Some(addr) => addr,
+            None if self.child.is_none() => panic!("the server is not running (wanted {kind})"),
+            None => panic!(
+                "the server did not print `palaver: listening {kind} ADDR` before `palaver: ready` \
+                 (a build without SIP, or the `[sip]` listener failed); its stdout was:\n{}",
+                self.stdout_lines().join("\n")
+            ),
+        }
     }
 
     /// The dev CA a client must trust.
@@ -465,16 +521,19 @@ pub async fn run_cli_raw(args: &[&str], cwd: &Path, env: &[(&str, &Path)]) -> Re
 /// only the test's own configuration applies.
 fn palaver_command(bin: &Path) -> Command {
     let mut cmd = Command::new(bin);
-    for var in [
-        "PALAVER_CONFIG",
-        "PALAVER_DATA_DIR",
-        "PALAVER_STORE_URL",
-        "PALAVER_DOMAIN",
-    ] {
+    for var in PALAVER_ENV {
         cmd.env_remove(var);
     }
     cmd
 }
+
+/// The environment variables that would override a test's configuration.
+const PALAVER_ENV: [&str; 4] = [
+    "PALAVER_CONFIG",
+    "PALAVER_DATA_DIR",
+    "PALAVER_STORE_URL",
+    "PALAVER_DOMAIN",
+];
 
 async fn run_command(mut cmd: Command, what: &str) -> Result<CliOutput> {
     let out = tokio::time::timeout(CLI_TIMEOUT, cmd.output())
@@ -631,6 +690,14 @@ fn drop_pg_schema(pg: &PgSchema) {
         .stderr(Stdio::null())
         .status();
 }
+
+/// The `[sip]` table of every test configuration: one loopback listener per transport, on
+/// ports the OS picks.
+const SIP_SECTION: &str = "\n\
+     [sip]\n\
+     udp = [\"127.0.0.1:0\"]\n\
+     tcp = [\"127.0.0.1:0\"]\n\
+     tls = [\"127.0.0.1:0\"]\n";
 
 /// A TOML basic string.
 fn toml_str(s: &str) -> String {

@@ -151,6 +151,7 @@ async fn stanza_over_256_kib_gets_policy_violation() {
 async fn the_stanza_size_limit_is_configurable() {
     let opts = ServerOptions {
         xmpp_extra: "max_stanza_bytes = 4096\n".into(),
+        ..ServerOptions::default()
     };
     let server = server_with(&["alice"], opts).await;
     must(
@@ -564,6 +565,7 @@ async fn a_slow_consumer_is_disconnected_while_others_get_everything() {
     // after the default 2048 stanzas.
     let opts = ServerOptions {
         xmpp_extra: "outbound_queue = 64\n".into(),
+        ..ServerOptions::default()
     };
     let server = server_with(&["alice", "bob", "sloth"], opts).await;
     must(async {

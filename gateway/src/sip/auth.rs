@@ -126,10 +126,19 @@ async fn send_challenge(
     challenge: Challenge,
     stale: bool,
 ) {
-    let values = match svc.digest.lock() {
+    let mut values = match svc.digest.lock() {
         Ok(digest) => digest.challenge(now_secs(), stale),
         Err(_) => Vec::new(),
     };
+    let agent = request.header("User-Agent").unwrap_or_default();
+    let md5_only = svc
+        .config
+        .md5_only_user_agents
+        .iter()
+        .any(|prefix| !prefix.is_empty() && agent.starts_with(prefix.as_str()));
+    if md5_only {
+        values.retain(|v| v.contains("algorithm=MD5"));
+    }
     let (code, reason, header) = match challenge {
         Challenge::Www => (401, "Unauthorized", "WWW-Authenticate"),
         Challenge::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),

@@ -37,7 +37,6 @@ enum Control {
 /// One live subscription (the key in `SipService::subscriptions` is (Call-ID, our tag)).
 pub struct Subscription {
     pub user: UserId,
-    pub room: String,
     control: mpsc::Sender<Control>,
 }
 
@@ -55,13 +54,41 @@ struct Dialog {
 
 /// Handles a SUBSCRIBE.
 pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
+    // In-dialog requests go to our Contact (an address, not the room domain): find the
+    // dialog by Call-ID and our tag first.
+    if let Some(tag) = req.to().tag() {
+        let key = (req.call_id().to_string(), tag.to_string());
+        let sub = svc.subscriptions.get(&key).map(|s| s.clone());
+        let Some(sub) = sub else {
+            let resp = svc.reply(req, 481, "Subscription Does Not Exist");
+            return svc.respond(req, flow, resp).await;
+        };
+        let Some(expires) = checked_expires(svc, req, flow).await else {
+            return;
+        };
+        let Some(user) = authenticate_sender(svc, req, flow).await else {
+            return;
+        };
+        if sub.user != user {
+            let resp = svc.reply(req, 403, "Not Your Subscription");
+            return svc.respond(req, flow, resp).await;
+        }
+        let control = if expires == 0 {
+            Control::Unsubscribe
+        } else {
+            Control::Refresh(expires)
+        };
+        let resp = svc.ok(req).with_header("Expires", &expires.to_string());
+        svc.respond(req, flow, resp).await;
+        let _ = sub.control.send(control).await;
+        return;
+    }
     let room = req.request_uri().and_then(|uri| {
         uri.host
             .eq_ignore_ascii_case(&svc.room_domain)
             .then(|| uri.user_unescaped())
             .flatten()
     });
-    let in_dialog = req.to().tag().map(str::to_string);
     let Some(room) = room.and_then(|r| palaver_core::engine::validate_room_name(&r).ok()) else {
         let resp = svc.reply(req, 404, "Not Found");
         return svc.respond(req, flow, resp).await;
@@ -75,37 +102,12 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
             .with_header("Allow-Events", "conference");
         return svc.respond(req, flow, resp).await;
     }
+    let Some(expires) = checked_expires(svc, req, flow).await else {
+        return;
+    };
     let Some(user) = authenticate_sender(svc, req, flow).await else {
         return;
     };
-    let cfg = &svc.config;
-    let expires = req
-        .expires()
-        .unwrap_or(cfg.default_expires)
-        .min(cfg.max_expires);
-    if expires != 0 && expires < cfg.min_expires {
-        let resp = svc
-            .reply(req, 423, "Interval Too Brief")
-            .with_header("Min-Expires", &cfg.min_expires.to_string());
-        return svc.respond(req, flow, resp).await;
-    }
-    if let Some(tag) = in_dialog {
-        let key = (req.call_id().to_string(), tag);
-        let sub = svc.subscriptions.get(&key).map(|s| s.clone());
-        let Some(sub) = sub.filter(|s| s.user == user && s.room == room) else {
-            let resp = svc.reply(req, 481, "Subscription Does Not Exist");
-            return svc.respond(req, flow, resp).await;
-        };
-        let control = if expires == 0 {
-            Control::Unsubscribe
-        } else {
-            Control::Refresh(expires)
-        };
-        let resp = svc.ok(req).with_header("Expires", &expires.to_string());
-        svc.respond(req, flow, resp).await;
-        let _ = sub.control.send(control).await;
-        return;
-    }
     let Some(contact) = req.contact() else {
         let resp = svc.reply(req, 400, "Missing Contact");
         return svc.respond(req, flow, resp).await;
@@ -154,7 +156,6 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
         key.clone(),
         Arc::new(Subscription {
             user,
-            room: room.clone(),
             control: control_tx,
         }),
     );
@@ -170,6 +171,23 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
         rx,
         control_rx,
     ));
+}
+
+/// The subscription duration asked for, bounded; `None` when refused (423 sent).
+async fn checked_expires(svc: &SipService, req: &SipMessage, flow: &Flow) -> Option<u32> {
+    let cfg = &svc.config;
+    let expires = req
+        .expires()
+        .unwrap_or(cfg.default_expires)
+        .min(cfg.max_expires);
+    if expires != 0 && expires < cfg.min_expires {
+        let resp = svc
+            .reply(req, 423, "Interval Too Brief")
+            .with_header("Min-Expires", &cfg.min_expires.to_string());
+        svc.respond(req, flow, resp).await;
+        return None;
+    }
+    Some(expires)
 }
 
 /// Our Contact for the dialog: the room's user part at the address the flow reaches us on.

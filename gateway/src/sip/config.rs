@@ -42,6 +42,9 @@ pub struct SipConfig {
     pub outbound_queue: usize,
     /// Seconds a TCP/TLS connection may stay silent (keep-alive CRLFs count) before it closes.
     pub idle_timeout_secs: u64,
+    /// Clients whose User-Agent starts with one of these get MD5-only digest challenges: they
+    /// give up when a challenge names SHA-256 (RFC 8760), however many others are offered.
+    pub md5_only_user_agents: Vec<String>,
 }
 
 impl Default for SipConfig {
@@ -63,6 +66,7 @@ impl Default for SipConfig {
             delivery_failures_before_leave: 3,
             outbound_queue: 512,
             idle_timeout_secs: 3_900,
+            md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
         }
     }
 }
