@@ -15,7 +15,7 @@ and then reports, one JSON object per line on stdout:
     {"event": "done"} / {"event": "fail", "error": ...}
 
 It obeys JSON lines on stdin: {"cmd": "send", "body": B}, {"cmd": "mam", "max": N} (the room's
-last N archived messages, XEP-0313), {"cmd": "quit"} (leave and disconnect). End of input
+first N archived messages, XEP-0313), {"cmd": "quit"} (leave and disconnect). End of input
 also quits.
 """
 
@@ -96,7 +96,7 @@ async def main(args):
             emit("sent", body=cmd["body"], t=time.time())
         elif cmd["cmd"] == "mam":
             iq = await peer["xep_0313"].retrieve(jid=slixmpp.JID(peer.room),
-                                                 rsm={"max": cmd["max"], "before": True},
+                                                 rsm={"max": cmd["max"]},
                                                  timeout=STEP)
             bodies = [m["mam_result"]["forwarded"]["stanza"]["body"]
                       for m in iq["mam"]["results"]]
