@@ -137,6 +137,23 @@ fn partial_ping_waits() {
 }
 
 #[test]
+fn a_client_framer_reports_each_pong_at_once() {
+    let mut framer = StreamFramer::for_client(4096);
+    framer.feed(b"\r\n");
+    assert_eq!(framer.next_event(), Ok(Some(FrameEvent::Pong)));
+    assert_eq!(framer.next_event(), Ok(None));
+    framer.feed(b"\r\n\r\n\r");
+    assert_eq!(framer.next_event(), Ok(Some(FrameEvent::Pong)));
+    assert_eq!(framer.next_event(), Ok(Some(FrameEvent::Pong)));
+    assert_eq!(framer.next_event(), Ok(None), "half a pong");
+    framer.feed(b"\n");
+    assert_eq!(framer.next_event(), Ok(Some(FrameEvent::Pong)));
+    let msg = message("hi");
+    framer.feed(&msg);
+    assert_eq!(framer.next_event(), Ok(Some(FrameEvent::Message(msg))));
+}
+
+#[test]
 fn missing_content_length_is_an_error() {
     let m = String::from_utf8(message(""))
         .expect("should succeed")

@@ -4,6 +4,10 @@
 //! caller must answer with one CRLF; a lone CRLF is a pong. The header section and the whole
 //! message are bounded, the search resumes where it stopped (feeding one byte at a time is
 //! O(n)), and after an error the framer stays failed: answer if possible, then close.
+//!
+//! A server cannot tell a pong from the first half of a ping until more bytes arrive, so it
+//! waits; a user agent, which is never pinged, uses [`StreamFramer::for_client`] and gets every
+//! CRLF as a pong at once (else the server's one-CRLF pong would sit unreported).
 
 use crate::sip::error::SipError;
 use crate::sip::headers::scan_headers;
@@ -37,6 +41,8 @@ pub struct StreamFramer {
     error: Option<SipError>,
     /// The header section of the message that made the framer fail, when it was complete.
     failed_head: Option<Vec<u8>>,
+    /// A client's framer: every CRLF is a pong, there are no pings.
+    client: bool,
 }
 
 impl StreamFramer {
@@ -57,6 +63,17 @@ impl StreamFramer {
             max_message,
             error: None,
             failed_head: None,
+            client: false,
+        }
+    }
+
+    /// A framer for the client side of a connection (a user agent, which sends pings and is
+    /// never pinged, RFC 5626 §4.4.1): each CRLF between messages is a [`FrameEvent::Pong`]
+    /// as soon as it arrives, and [`FrameEvent::Ping`] never occurs.
+    pub fn for_client(max_message: usize) -> Self {
+        StreamFramer {
+            client: true,
+            ..Self::new(max_message)
         }
     }
 
@@ -114,6 +131,10 @@ impl StreamFramer {
             if self.pending.is_none() {
                 match data {
                     [] => return Ok(None),
+                    [b'\r', b'\n', ..] if self.client => {
+                        self.consume(2);
+                        return Ok(Some(FrameEvent::Pong));
+                    }
                     // A prefix of a ping: wait for the rest.
                     [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => return Ok(None),
                     [b'\r', b'\n', b'\r', b'\n', ..] => {

@@ -36,6 +36,8 @@ use tokio::net::{TcpListener, UdpSocket};
 const SERVER_TRANSACTIONS: usize = 65_536;
 /// How often expired registrations are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// The shortest idle timeout used, whatever `sip.idle_timeout_secs` says.
+const MIN_IDLE_TIMEOUT_SECS: u64 = 2;
 
 /// Shared by every SIP listener and task of one server.
 pub struct SipService {
@@ -137,7 +139,7 @@ impl SipService {
             occupants: DashMap::new(),
             subscriptions: DashMap::new(),
             invitations: DashMap::new(),
-            idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(30)),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(MIN_IDLE_TIMEOUT_SECS)),
             domain,
             room_domain,
             config,

@@ -2,7 +2,9 @@
 //! address, or one TCP/TLS connection's write queue — so requests to a registered contact go
 //! out the way its REGISTER came in (RFC 5626 flows; works through NAT). Listeners for UDP
 //! and for TCP/TLS connections live here too; every message read is handed to
-//! [`super::inbound`].
+//! [`super::inbound`]. A connection ends on EOF, a framing error (answered first when
+//! possible), `sip.idle_timeout_secs` of silence or shutdown: its queue is then flushed and
+//! closed, so flows other tasks still hold report it closed, and the socket is dropped.
 
 use super::SipService;
 use bytes::Bytes;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Messages queued towards one TCP/TLS connection before it counts as stuck.
 const STREAM_QUEUE: usize = 1024;
@@ -21,6 +23,8 @@ const STREAM_QUEUE: usize = 1024;
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Time allowed for one write to a connection before it is closed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed to flush a closing connection's queue before the socket is dropped.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 /// Largest UDP datagram read.
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -147,7 +151,7 @@ pub async fn run_udp(svc: Arc<SipService>, socket: UdpSocket) {
                     if datagram.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
                         continue; // keep-alive
                     }
-                    if !svc.limiter.allow(peer.ip()) {
+                    if !is_response(datagram) && !svc.limiter.allow(peer.ip()) {
                         metrics::counter!("palaver_sip_rate_limited_total").increment(1);
                         continue;
                     }
@@ -236,8 +240,27 @@ async fn run_connection<S>(
     };
     metrics::gauge!("palaver_sip_connections").increment(1.0);
     tracing::debug!(%peer, transport = transport.as_str(), "SIP connection open");
-    let write_task = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
+    // Told when reading ends: other tasks may still hold clones of the flow (subscriptions,
+    // deliveries in flight), so the queue is closed rather than waited on until they let go.
+    let (reading_done, mut done) = oneshot::channel::<()>();
+    let mut write_task = tokio::spawn(async move {
+        let mut closing = false;
+        loop {
+            let next = if closing {
+                rx.recv().await
+            } else {
+                tokio::select! {
+                    biased;
+                    next = rx.recv() => next,
+                    _ = &mut done => {
+                        // Send what is queued (such as the answer to a bad message), then end.
+                        rx.close();
+                        closing = true;
+                        continue;
+                    }
+                }
+            };
+            let Some(bytes) = next else { break };
             match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&bytes)).await {
                 Ok(Ok(())) => {}
                 _ => break,
@@ -268,7 +291,7 @@ async fn run_connection<S>(
                 }
                 Ok(Some(FrameEvent::Pong)) => {}
                 Ok(Some(FrameEvent::Message(raw))) => {
-                    if !svc.limiter.allow(peer.ip()) {
+                    if !is_response(&raw) && !svc.limiter.allow(peer.ip()) {
                         metrics::counter!("palaver_sip_rate_limited_total").increment(1);
                         let busy = palaver_dialects::sip::stateless_response(
                             &raw,
@@ -297,9 +320,23 @@ async fn run_connection<S>(
             }
         }
     }
+    let _ = reading_done.send(());
     drop(flow);
     svc.on_connection_closed(id).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), write_task).await;
+    if tokio::time::timeout(CLOSE_FLUSH, &mut write_task)
+        .await
+        .is_err()
+    {
+        // The peer does not read: drop what is left so the socket closes.
+        write_task.abort();
+    }
     metrics::gauge!("palaver_sip_connections").decrement(1.0);
     tracing::debug!(%peer, "SIP connection closed");
+}
+
+/// Responses answer requests we sent (MESSAGE, NOTIFY): they are not rate-limited, or a busy
+/// room would drop its occupants' 200s and retransmit. Garbage posing as a response costs a
+/// parse and a table lookup.
+fn is_response(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"SIP/2.0 ")
 }

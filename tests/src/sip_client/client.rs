@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use palaver_dialects::sip::request::{new_call_id, new_tag};
 use palaver_dialects::sip::{Method, RequestBuilder};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,11 +84,24 @@ impl SipClient {
         password: &str,
         ca: &Path,
     ) -> Result<SipClient> {
+        SipClient::connect_from(None, transport, server, user, password, ca).await
+    }
+
+    /// [`SipClient::connect`] from a chosen local address (`Some(127.0.0.2)`: another source
+    /// IP for per-address limits; port 0), or loopback for `None`.
+    pub async fn connect_from(
+        local_ip: Option<IpAddr>,
+        transport: SipTransport,
+        server: SocketAddr,
+        user: &str,
+        password: &str,
+        ca: &Path,
+    ) -> Result<SipClient> {
         let (user, domain) = match user.split_once('@') {
             Some((u, d)) => (u.to_string(), d.to_string()),
             None => (user.to_string(), crate::DOMAIN.to_string()),
         };
-        let opened = io::open(transport, server, ca)
+        let opened = io::open(transport, server, ca, local_ip)
             .await
             .with_context(|| format!("SIP {transport} client {user}@{domain} → {server}"))?;
         Ok(SipClient {

@@ -1,4 +1,5 @@
-//! The wire under a [`super::SipClient`]: one UDP socket (bound to loopback, port 0) or one
+//! The wire under a [`super::SipClient`]: one UDP socket (bound to loopback or a chosen
+//! address, port 0) or one
 //! TCP / TLS connection, and a background reader task that owns the receiving side.
 //!
 //! The reader parses every message ([`palaver_dialects::sip::parse`]; TCP/TLS framed by
@@ -8,7 +9,7 @@
 //! * answers every request from the server at once with the configured [`AutoReply`]
 //!   (retransmissions get the same answer again and are not queued twice), then queues it in
 //!   the inbox;
-//! * answers RFC 5626 keep-alive pings (CRLFCRLF) with a CRLF;
+//! * counts the server's RFC 5626 keep-alive pongs (each CRLF between messages);
 //! * queues everything else — unparsable bytes, responses nobody waits for — as raw frames.
 //!
 //! When the connection ends (EOF, a framing error, a read error) it records why, and closes the
@@ -20,13 +21,13 @@ use palaver_dialects::sip::request::new_tag;
 use palaver_dialects::sip::{is_keepalive, parse, response_to, FrameEvent, SipMessage};
 use palaver_dialects::sip::{Method, StreamFramer};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -163,11 +164,17 @@ enum ReadSide {
 }
 
 /// Binds (UDP) or connects (TCP, TLS trusting only `ca`) to `server` and starts the reader.
-pub(super) async fn open(transport: SipTransport, server: SocketAddr, ca: &Path) -> Result<Opened> {
-    let loopback: SocketAddr = if server.is_ipv4() {
-        ([127, 0, 0, 1], 0).into()
-    } else {
-        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+/// The local end is `local_ip` (port 0) when given, else loopback.
+pub(super) async fn open(
+    transport: SipTransport,
+    server: SocketAddr,
+    ca: &Path,
+    local_ip: Option<IpAddr>,
+) -> Result<Opened> {
+    let loopback: SocketAddr = match local_ip {
+        Some(ip) => (ip, 0).into(),
+        None if server.is_ipv4() => ([127, 0, 0, 1], 0).into(),
+        None => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
     };
     let (writer, read_side, local) = match transport {
         SipTransport::Udp => {
@@ -184,7 +191,17 @@ pub(super) async fn open(transport: SipTransport, server: SocketAddr, ca: &Path)
             (writer, ReadSide::Udp(socket), local)
         }
         SipTransport::Tcp | SipTransport::Tls => {
-            let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server))
+            let socket = if server.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            if local_ip.is_some() {
+                socket
+                    .bind(loopback)
+                    .with_context(|| format!("binding a TCP socket on {loopback}"))?;
+            }
+            let tcp = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(server))
                 .await
                 .map_err(|_| anyhow::anyhow!("connecting to {server} timed out"))?
                 .with_context(|| format!("connecting to SIP {transport} {server}"))?;
@@ -276,7 +293,7 @@ impl Reader {
                 }
             }
             ReadSide::Stream(mut stream) => {
-                let mut framer = StreamFramer::new(MAX_MESSAGE);
+                let mut framer = StreamFramer::for_client(MAX_MESSAGE);
                 let mut buf = vec![0u8; 65536];
                 loop {
                     let n = match stream.read(&mut buf).await {
