@@ -18,6 +18,7 @@ mod pager;
 mod ratelimit;
 mod registrar;
 mod transport;
+mod udp_peers;
 
 pub use config::SipConfig;
 pub use transport::Transport;
@@ -62,6 +63,8 @@ pub struct SipService {
     pub invitations: DashMap<(String, String), invites::Invitation>,
     /// For invitations to XMPP users.
     pub xmpp: Arc<XmppService>,
+    /// Per-source queues keeping UDP requests in order.
+    pub udp_peers: udp_peers::UdpPeers,
 }
 
 /// Bound SIP sockets, ready to serve.
@@ -144,6 +147,7 @@ impl SipService {
             room_domain,
             config,
             xmpp,
+            udp_peers: udp_peers::UdpPeers::default(),
             ctx,
         })
     }

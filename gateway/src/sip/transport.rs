@@ -131,7 +131,8 @@ fn advertised(local: SocketAddr, domain: &str) -> Arc<str> {
     }
 }
 
-/// Reads datagrams until shutdown; each is handled on its own task.
+/// Reads datagrams until shutdown: responses are handled on their own task, requests in
+/// order per source (see [`super::udp_peers`]).
 pub async fn run_udp(svc: Arc<SipService>, socket: UdpSocket) {
     let socket = Arc::new(socket);
     let local = match socket.local_addr() {
@@ -162,8 +163,14 @@ pub async fn run_udp(svc: Arc<SipService>, socket: UdpSocket) {
                         path: Path::Udp(socket.clone()),
                     };
                     let datagram = datagram.to_vec();
-                    let svc = svc.clone();
-                    tokio::spawn(async move { super::inbound::on_message(&svc, datagram, &flow).await });
+                    if is_response(&datagram) {
+                        let svc = svc.clone();
+                        tokio::spawn(async move {
+                            super::inbound::on_message(&svc, datagram, &flow).await
+                        });
+                    } else {
+                        svc.udp_peers.dispatch(&svc, datagram, flow);
+                    }
                 }
                 Err(e) => {
                     // ICMP port unreachable surfaces here on some systems; keep serving.
