@@ -30,6 +30,9 @@ pub struct Target {
 #[derive(Default)]
 pub struct Bindings {
     by_user: DashMap<String, Vec<Binding>>,
+    /// Users that joined a room without registering, reachable only through the TCP/TLS
+    /// connection their `#join` came on: connection id → users, so they leave when it closes.
+    unregistered: DashMap<u64, Vec<String>>,
 }
 
 impl Bindings {
@@ -100,9 +103,38 @@ impl Bindings {
         self.sweep(|b| b.expires > now)
     }
 
-    /// Drops the bindings of a closed connection; same result as [`Bindings::expire`].
+    /// Drops the bindings of a closed connection; same result as [`Bindings::expire`], and
+    /// the users [`Bindings::watch_unregistered`] tied to it count as left without bindings.
     pub fn drop_connection(&self, connection: u64) -> (Vec<String>, Vec<(String, String)>) {
-        self.sweep(|b| b.flow.connection() != Some(connection))
+        let (mut emptied, removed) = self.sweep(|b| b.flow.connection() != Some(connection));
+        if let Some((_, users)) = self.unregistered.remove(&connection) {
+            for user in users {
+                if !emptied.contains(&user) {
+                    emptied.push(user);
+                }
+            }
+        }
+        (emptied, removed)
+    }
+
+    /// Notes that `user`, without a registration, is reached through `flow` (a TCP/TLS
+    /// connection; UDP flows never close), so that closing it makes the user leave.
+    pub fn watch_unregistered(&self, user: &str, flow: &Flow) {
+        if let Some(id) = flow.connection() {
+            let mut users = self.unregistered.entry(id).or_default();
+            if !users.iter().any(|u| u == user) {
+                users.push(user.to_string());
+            }
+        }
+    }
+
+    /// Whether an unregistered user's `flow` still reaches it: UDP always, a connection until
+    /// it closes.
+    pub fn unregistered_flow_open(&self, flow: &Flow) -> bool {
+        match flow.connection() {
+            Some(id) => flow.is_open() && self.unregistered.contains_key(&id),
+            None => true,
+        }
     }
 
     fn sweep(&self, keep: impl Fn(&Binding) -> bool) -> (Vec<String>, Vec<(String, String)>) {

@@ -60,6 +60,16 @@ impl Outcome {
         }
         Outcome::failed(code, reason, format!("Error: {text}."))
     }
+
+    /// Like [`Outcome::room_error`], but a `Forbidden` is explained by `why`: the room
+    /// refuses more than banned users with it (visitors posting, topic changes by
+    /// participants, destruction by non-owners, invitations), so "banned" would mislead.
+    pub fn refused(err: RoomError, why: &str) -> Outcome {
+        match err {
+            RoomError::Forbidden => Outcome::failed(403, "Not Allowed", format!("Error: {why}")),
+            other => Outcome::room_error(other),
+        }
+    }
 }
 
 /// The SIP status for a room error (RFC 7247 spirit).
@@ -96,6 +106,19 @@ fn done(result: Result<(), RoomError>) -> Outcome {
     }
 }
 
+/// [`done`] with a `Forbidden` explained by `why` (see [`Outcome::refused`]).
+fn done_or(result: Result<(), RoomError>, why: &str) -> Outcome {
+    match result {
+        Ok(()) => Outcome::ok(),
+        Err(e) => Outcome::refused(e, why),
+    }
+}
+
+const NO_VOICE: &str = "You cannot post here: in this moderated room visitors need voice from \
+                        a moderator.";
+const NO_TOPIC: &str = "Only moderators can change the topic of this room.";
+const NO_DESTROY: &str = "Only the owners of this room can destroy it.";
+
 /// Runs `cmd` for `user` in `room`; `via` reaches the user when it has no registration.
 pub async fn run(
     svc: &Arc<SipService>,
@@ -109,20 +132,26 @@ pub async fn run(
     let client = me.as_ref().map(|o| o.client);
     match cmd {
         PagerCommand::Join { nick } => {
-            let nick = nick.unwrap_or_else(|| user.local().to_string());
-            match client {
-                Some(client) => {
-                    let result = engine
-                        .ask(room, |reply| RoomCommand::ChangeNick {
-                            client,
-                            nick,
-                            reply,
-                        })
-                        .await;
-                    done(result)
+            let Some(nick) = nick.or_else(|| client.is_none().then(|| user.local().to_string()))
+            else {
+                // Already in, no nick asked for: keep the current one.
+                return Outcome::ok_text(format!("You are already in {room}."));
+            };
+            if let Some(client) = client {
+                let result = engine
+                    .ask(room, |reply| RoomCommand::ChangeNick {
+                        client,
+                        nick: nick.clone(),
+                        reply,
+                    })
+                    .await;
+                if result != Err(RoomError::NotAcceptable) {
+                    return done(result);
                 }
-                None => done(occupant::join(svc, user, room, &nick, via.clone()).await),
+                // We had just been removed (kicked, room gone…): join afresh.
+                occupant::forget(svc, user, room, client);
             }
+            done(occupant::join(svc, user, room, &nick, via.clone()).await)
         }
         PagerCommand::Accept => super::invites::accept(svc, user, room, via).await,
         PagerCommand::Reject => super::invites::reject(svc, user, room).await,
@@ -137,6 +166,9 @@ pub async fn run(
                         },
                     )
                     .await;
+                // Out now, so an immediate `#join` enters again (the room runs the leave
+                // first); the delivery task still sends the goodbye.
+                occupant::forget(svc, user, room, client);
                 Outcome::ok()
             }
             None => not_joined(room),
@@ -166,7 +198,7 @@ pub async fn run(
                     .await;
                 match result {
                     Ok(_) => Outcome::ok(),
-                    Err(e) => Outcome::room_error(e),
+                    Err(e) => Outcome::refused(e, NO_VOICE),
                 }
             }
             None => not_joined(room),
@@ -190,7 +222,7 @@ pub async fn run(
                         .collect();
                     Outcome::ok_text(format_members(&rows))
                 }
-                Err(e) => Outcome::room_error(e),
+                Err(e) => Outcome::refused(e, "You may not see who is in this room."),
             }
         }
         PagerCommand::Topic(None) => match engine.room_info(room).await {
@@ -199,7 +231,7 @@ pub async fn run(
             None => Outcome::room_error(RoomError::ItemNotFound),
         },
         PagerCommand::Topic(Some(subject)) => match client {
-            Some(client) => done(
+            Some(client) => done_or(
                 engine
                     .ask(room, |reply| RoomCommand::SetSubject {
                         client,
@@ -207,6 +239,7 @@ pub async fn run(
                         reply,
                     })
                     .await,
+                NO_TOPIC,
             ),
             None => not_joined(room),
         },
@@ -237,7 +270,7 @@ pub async fn run(
                         .collect();
                     Outcome::ok_text(format_history(&lines))
                 }
-                Err(e) => Outcome::room_error(e),
+                Err(e) => Outcome::refused(e, "You may not read the history of this room."),
             }
         }
         PagerCommand::Invite(address) => {
@@ -251,7 +284,7 @@ pub async fn run(
         } => super::directory::create(svc, user, &name, private, category.as_deref(), via).await,
         PagerCommand::Destroy => {
             let actor_user = user.clone();
-            done(
+            done_or(
                 engine
                     .ask(room, |reply| RoomCommand::Destroy {
                         actor_user,
@@ -260,6 +293,7 @@ pub async fn run(
                         reply,
                     })
                     .await,
+                NO_DESTROY,
             )
         }
         PagerCommand::Remove { nick, reason } => match client {

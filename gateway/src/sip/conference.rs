@@ -307,10 +307,19 @@ async fn run(
         let left = deadline.saturating_duration_since(Instant::now()).as_secs();
         format!("active;expires={left}")
     };
-    if !notify(&svc, &mut dialog, &state(deadline), &roster.full(version)).await || !alive {
-        alive = false;
-    }
     let mut reason = "timeout";
+    if alive {
+        alive = notify(&svc, &mut dialog, &state(deadline), &roster.full(version)).await;
+        if !alive {
+            // The subscriber is gone (481, timeout…): nothing more to tell it.
+            reason = "";
+        }
+    } else {
+        // A fetch (Expires: 0, RFC 6665 §4.4.3): one NOTIFY with the state that also ends it.
+        let terminated = format!("terminated;reason={reason}");
+        notify(&svc, &mut dialog, &terminated, &roster.full(version)).await;
+        reason = "";
+    }
     while alive {
         tokio::select! {
             queued = events.recv() => {

@@ -81,7 +81,7 @@ pub async fn invite(
         .await
     {
         Ok(t) => t,
-        Err(e) => return Outcome::room_error(e),
+        Err(e) => return Outcome::refused(e, "You may not invite people to this room."),
     };
     let room_uri = svc.room_uri(room);
     let mut reached = 0;
@@ -162,7 +162,12 @@ pub async fn accept(svc: &Arc<SipService>, user: &UserId, room: &str, via: &Targ
     }
     match occupant::join(svc, user, room, user.local(), via.clone()).await {
         Ok(()) => Outcome::ok(),
-        Err(e) => Outcome::room_error(e),
+        Err(e) => {
+            // Still pending: the user can fix the problem (e.g. a nick in use) and accept again.
+            svc.invitations
+                .insert((user.to_string(), room.to_string()), inv);
+            Outcome::room_error(e)
+        }
     }
 }
 

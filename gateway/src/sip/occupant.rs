@@ -1,28 +1,25 @@
 //! SIP occupants: a user that sent `#join` to a room is an ordinary room occupant whose
-//! [`EventSink`] feeds a delivery task. The task turns room events into text (through the
-//! pager's `RoomView`), batches what arrived together (the welcome, who is present, history
-//! and topic of a join go out as one MESSAGE), and sends MESSAGEs from the room URI to the
-//! user's registered contacts, a few in flight at a time. After
-//! `sip.delivery_failures_before_leave` consecutive failures (timeout, 408, 481, …) the user
-//! leaves the room; it also leaves when its registration ends.
+//! [`EventSink`] feeds a delivery task ([`delivery`]) that sends the room's events as
+//! MESSAGEs from the room URI to the user's registered contacts (or, without a registration,
+//! back over the flow its `#join` came on). The user leaves the room after
+//! `sip.delivery_failures_before_leave` consecutive failed deliveries, when its registration
+//! ends, and when the connection it joined on without one closes.
+
+mod delivery;
 
 use super::bindings::Target;
 use super::outbound::{room_message, FinalStatus};
 use super::SipService;
-use futures::stream::{FuturesOrdered, StreamExt};
 use palaver_core::engine::{
     ClientId, ClientProtocol, ClientRef, DeliveryFlags, EventSink, HistoryRequest, JoinRequest,
-    PresenceKind, RoomCommand, RoomError, RoomEvent, RoomEventKind, SinkClosed, StatusCodes,
+    RoomCommand, RoomError, RoomEvent, SinkClosed,
 };
 use palaver_core::UserId;
-use palaver_dialects::pager::text::{split_body, RoomView};
+use palaver_dialects::pager::text::split_body;
+use palaver_dialects::xmpp::element::Element;
+use palaver_dialects::xmpp::ns;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// MESSAGEs in flight towards one occupant.
-const WINDOW: usize = 16;
-/// Most queued events merged into one MESSAGE.
-const MAX_BATCH: usize = 64;
 
 /// A room event as queued for a SIP task.
 pub type Queued = (Arc<RoomEvent>, DeliveryFlags);
@@ -43,7 +40,7 @@ impl Occupancy {
         if targets.is_empty() {
             self.fallback
                 .iter()
-                .filter(|t| t.flow.is_open())
+                .filter(|t| svc.bindings.unregistered_flow_open(&t.flow))
                 .cloned()
                 .collect()
         } else {
@@ -83,6 +80,9 @@ pub async fn join(
     let client = svc.ctx.next_client_id();
     let (tx, rx) = mpsc::channel(svc.config.outbound_queue.max(16));
     let fallback = svc.bindings.targets(&key.0).is_empty().then_some(via);
+    if let Some(via) = &fallback {
+        svc.bindings.watch_unregistered(&key.0, &via.flow);
+    }
     let occupancy = Arc::new(Occupancy {
         client,
         user: user.clone(),
@@ -90,7 +90,7 @@ pub async fn join(
         fallback,
     });
     svc.occupants.insert(key.clone(), occupancy.clone());
-    tokio::spawn(deliver(svc.clone(), occupancy, rx));
+    tokio::spawn(delivery::deliver(svc.clone(), occupancy, rx));
     let req = JoinRequest {
         client: ClientRef {
             id: client,
@@ -124,22 +124,41 @@ pub fn find(svc: &SipService, user: &UserId, room: &str) -> Option<Arc<Occupancy
         .map(|o| o.clone())
 }
 
-/// Makes `user` leave every room it is in (registration gone).
+/// Forgets the occupancy of `user` in `room` if it is still the one of `client` (a later
+/// join's is kept).
+pub fn forget(svc: &SipService, user: &UserId, room: &str, client: ClientId) {
+    svc.occupants
+        .remove_if(&(user.to_string(), room.to_string()), |_, o| {
+            o.client == client
+        });
+}
+
+/// Makes `user` leave every room where it can no longer be reached (its registrations, or
+/// the connection it joined on without one, are gone).
 pub async fn leave_all(svc: &SipService, user: &str, reason: &str) {
     let mine: Vec<Arc<Occupancy>> = svc
         .occupants
         .iter()
         .filter(|e| e.key().0 == user)
         .map(|e| e.value().clone())
+        .filter(|occ| occ.targets(svc).is_empty())
         .collect();
     for occ in mine {
         tracing::info!(user, room = %occ.room, reason, "SIP occupant leaves");
         let cmd = RoomCommand::Leave {
             client: occ.client,
-            status: Some(Arc::from(reason)),
+            status: Some(leave_status(reason)),
         };
         svc.ctx.engine.send(&occ.room, cmd).await;
     }
+}
+
+/// The presence payload of a SIP occupant that leaves for `reason`: the engine relays it to
+/// XMPP occupants as the children of the unavailable presence, so it is a `<status/>`
+/// element, not bare text.
+pub fn leave_status(reason: &str) -> Arc<str> {
+    let status = Element::new("status", ns::CLIENT).with_text(reason);
+    Arc::from(String::from_utf8_lossy(&status.to_bytes(ns::CLIENT)).as_ref())
 }
 
 /// Sends `text` (split to fit) from `from_uri`/`from_name` to every target of a user;
@@ -177,95 +196,4 @@ pub async fn send_text(
         });
     }
     best.unwrap_or(480)
-}
-
-async fn send_job(
-    svc: Arc<SipService>,
-    occ: Arc<Occupancy>,
-    body: String,
-    author: Option<String>,
-) -> FinalStatus {
-    let targets = occ.targets(&svc);
-    let from = svc.room_uri(&occ.room);
-    send_text(&svc, &targets, &occ.user, &from, author.as_deref(), &body).await
-}
-
-/// Adds the text for one event to the batch; true when the event ends our occupancy.
-fn take(
-    view: &mut RoomView,
-    (event, flags): &Queued,
-    texts: &mut Vec<String>,
-    author: &mut Option<String>,
-) -> bool {
-    if let Some(text) = view.event_text(event, *flags) {
-        texts.push(text);
-        *author = match &event.kind {
-            RoomEventKind::Message {
-                message,
-                history: false,
-            } => Some(message.nick.clone()),
-            RoomEventKind::Private(pm) => Some(pm.from_nick.clone()),
-            _ => None,
-        };
-    }
-    match &event.kind {
-        RoomEventKind::Presence(p) => {
-            flags.is_self
-                && p.kind == PresenceKind::Unavailable
-                && !p.codes.has(StatusCodes::NICK_CHANGED)
-        }
-        RoomEventKind::Destroyed { .. } => true,
-        _ => false,
-    }
-}
-
-async fn deliver(svc: Arc<SipService>, occ: Arc<Occupancy>, mut rx: mpsc::Receiver<Queued>) {
-    let mut view = RoomView::new();
-    let mut in_flight = FuturesOrdered::new();
-    let mut failures = 0u32;
-    let mut ended = false;
-    let max_failures = svc.config.delivery_failures_before_leave.max(1);
-    loop {
-        tokio::select! {
-            Some(status) = in_flight.next(), if !in_flight.is_empty() => {
-                if status < 300 {
-                    failures = 0;
-                } else {
-                    failures += 1;
-                    tracing::debug!(user = %occ.user, room = %occ.room, status, failures, "SIP delivery failed");
-                    if failures >= max_failures && !ended {
-                        tracing::info!(user = %occ.user, room = %occ.room, status, "SIP occupant unreachable; leaving the room");
-                        let cmd = RoomCommand::Leave {
-                            client: occ.client,
-                            status: Some(Arc::from("SIP client unreachable")),
-                        };
-                        svc.ctx.engine.send(&occ.room, cmd).await;
-                        ended = true;
-                    }
-                }
-            }
-            queued = rx.recv(), if !ended && in_flight.len() < WINDOW => {
-                let Some(first) = queued else {
-                    ended = true;
-                    continue;
-                };
-                let mut texts = Vec::new();
-                let mut author = None;
-                let mut count = 1;
-                ended = take(&mut view, &first, &mut texts, &mut author);
-                while !ended && count < MAX_BATCH {
-                    let Ok(next) = rx.try_recv() else { break };
-                    count += 1;
-                    ended = take(&mut view, &next, &mut texts, &mut author);
-                }
-                if !texts.is_empty() {
-                    let author = if texts.len() == 1 { author } else { None };
-                    in_flight.push_back(send_job(svc.clone(), occ.clone(), texts.join("\n"), author));
-                }
-            }
-            else => break,
-        }
-    }
-    let key = (occ.user.to_string(), occ.room.clone());
-    svc.occupants.remove_if(&key, |_, o| o.client == occ.client);
 }

@@ -1,0 +1,170 @@
+//! Helpers shared by the SIP room tests (`sip_pager.rs`, `sip_commands.rs`,
+//! `sip_conference.rs`): a server with users whose password is `<user>-pw`, logged-in XMPP
+//! clients, registered SIP clients, and waits for what a user sees — MESSAGEs from a room,
+//! occupant presence on the XMPP side.
+#![allow(dead_code)]
+
+use anyhow::{anyhow, ensure, Result};
+use palaver_dialects::xmpp::element::Element;
+use palaver_e2e::raw_client::RawClient;
+use palaver_e2e::sip_client::{InboundRequest, Method, Response};
+use palaver_e2e::{
+    xml, ServerOptions, SipClient, SipTransport, Store, TestServer, MUC_DOMAIN, STEP_TIMEOUT,
+};
+
+/// `sip:name@conference.localhost`.
+pub fn room_uri(name: &str) -> String {
+    format!("sip:{name}@{MUC_DOMAIN}")
+}
+
+/// The password every test user gets.
+pub fn password(user: &str) -> String {
+    format!("{user}-pw")
+}
+
+/// Starts a server and adds `users` (`alice` → `alice@localhost`, password `alice-pw`).
+pub async fn start(store: Store, users: &[&str]) -> TestServer {
+    start_with(store, ServerOptions::default(), users).await
+}
+
+/// [`start`] with extra configuration.
+pub async fn start_with(store: Store, opts: ServerOptions, users: &[&str]) -> TestServer {
+    let server = TestServer::start_with(store, opts)
+        .await
+        .expect("the server starts");
+    for u in users {
+        if let Err(e) = server
+            .add_user(&format!("{u}@localhost"), &password(u))
+            .await
+        {
+            panic!("adding {u}: {e:?}\n{}", server.diagnostics());
+        }
+    }
+    server
+}
+
+/// An XMPP session of `user` (resource `raw`), available.
+pub async fn xmpp(server: &TestServer, user: &str) -> Result<RawClient> {
+    let mut c = RawClient::login(
+        server.starttls_addr(),
+        &server.ca_path(),
+        user,
+        &password(user),
+        "raw",
+    )
+    .await?;
+    c.send_str("<presence/>").await?;
+    let me = format!("{user}@localhost/raw");
+    c.wait_for(STEP_TIMEOUT, "our presence echo", |el| {
+        el.name == "presence" && el.attr("from") == Some(me.as_str())
+    })
+    .await?;
+    Ok(c)
+}
+
+/// A SIP client of `user` on `transport`, registered for 600 s (the digest dance is checked).
+pub async fn sip(server: &TestServer, transport: SipTransport, user: &str) -> Result<SipClient> {
+    let mut c = SipClient::connect_to(server, transport, user, &password(user)).await?;
+    let code = c.register(600).await?;
+    ensure!(code == 200, "REGISTER of {user} over {transport}: {code}");
+    Ok(c)
+}
+
+/// Sends `body` (text/plain) to the room `name`; returns the final response.
+pub async fn send(c: &mut SipClient, name: &str, body: &str) -> Result<Response> {
+    c.request(
+        Method::Message,
+        &room_uri(name),
+        &[],
+        Some("text/plain;charset=UTF-8"),
+        body.as_bytes(),
+    )
+    .await
+}
+
+/// Sends `body` to the room `name` and fails unless the status is `code`.
+pub async fn send_expect(c: &mut SipClient, name: &str, body: &str, code: u16) -> Result<()> {
+    let r = send(c, name, body).await?;
+    ensure!(
+        r.code == code,
+        "{body:?} to {name}: expected {code}, got {r}\n{}",
+        r.body_text()
+    );
+    Ok(())
+}
+
+/// The first MESSAGE from the room `name` whose body contains `needle`.
+pub async fn text_from(c: &mut SipClient, name: &str, needle: &str) -> Result<InboundRequest> {
+    let uri = room_uri(name);
+    let needle_owned = needle.to_string();
+    c.wait_message(
+        |m| m.from == uri && m.body.contains(needle_owned.as_str()),
+        STEP_TIMEOUT,
+    )
+    .await
+    .map_err(|e| {
+        e.context(format!(
+            "waiting for a MESSAGE from {uri} containing {needle:?}"
+        ))
+    })
+}
+
+/// Waits for the presence of `room_jid/nick`: available (`true`) or unavailable (`false`).
+pub async fn presence(
+    c: &mut RawClient,
+    room_jid: &str,
+    nick: &str,
+    available: bool,
+) -> Result<Element> {
+    let from = format!("{room_jid}/{nick}");
+    let what = if available {
+        "available"
+    } else {
+        "unavailable"
+    };
+    c.wait_for(STEP_TIMEOUT, &format!("{what} presence of {from}"), |el| {
+        el.name == "presence"
+            && el.attr("from") == Some(from.as_str())
+            && (el.attr("type") == Some("unavailable")) != available
+    })
+    .await
+}
+
+/// The role in a MUC presence's `<item/>`.
+pub fn role(p: &Element) -> Option<String> {
+    xml::muc_item(p)
+        .and_then(|i| i.attr("role"))
+        .map(str::to_string)
+}
+
+/// Fails if any MESSAGE received so far (read or not) has a body containing `needle`.
+pub fn none_contains(c: &mut SipClient, needle: &str) -> Result<()> {
+    let all = c.drain_inbox();
+    if let Some(m) = all.iter().find(|m| m.body.contains(needle)) {
+        return Err(anyhow!("unexpected MESSAGE: {}", m.summary()));
+    }
+    Ok(())
+}
+
+/// Creates `room_jid` from the XMPP session `c` (as `nick`, who becomes its owner) and
+/// submits the given `muc#roomconfig` fields.
+pub async fn create_room(
+    c: &mut RawClient,
+    nick: &str,
+    room_jid: &str,
+    fields: &[(&str, &str)],
+) -> Result<()> {
+    let joined = c.join(room_jid, nick, None).await?.joined()?;
+    ensure!(
+        xml::muc_status_codes(&joined).contains(&201),
+        "{room_jid} already existed: {}",
+        xml::show(&joined)
+    );
+    let id = c.new_id();
+    c.iq_ok(&format!(
+        "<iq type='set' to='{room_jid}' id='{id}'>{}</iq>",
+        xml::roomconfig_submit(fields)
+    ))
+    .await?;
+    Ok(())
+}
