@@ -268,6 +268,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         tls,
         shutdown: shutdown_rx,
         next_client: std::sync::atomic::AtomicU64::new(1),
+        invitation_relay: std::sync::OnceLock::new(),
     });
     let svc = crate::xmpp::XmppService::new(ctx.clone());
     let mut tasks = Vec::with_capacity(bound.len());

@@ -20,6 +20,22 @@ pub struct Context {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Source of client ids, shared by every protocol so XMPP and SIP sessions never collide.
     pub next_client: AtomicU64,
+    /// Set by the SIP front end: delivers XMPP occupants' invitations to users on SIP.
+    pub invitation_relay: std::sync::OnceLock<Arc<dyn InvitationRelay>>,
+}
+
+/// Delivers a room invitation over another protocol than the inviter's, so an invitation made
+/// on XMPP reaches a user who is only connected by SIP.
+pub trait InvitationRelay: Send + Sync {
+    /// Offers the invitation to every endpoint of `invitee` this relay knows; returns how many
+    /// got it.
+    fn relay(
+        &self,
+        room: &str,
+        inviter: &palaver_core::UserId,
+        inviter_nick: &str,
+        invitee: &palaver_core::UserId,
+    ) -> usize;
 }
 
 impl Context {

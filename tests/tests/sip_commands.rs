@@ -450,3 +450,33 @@ async fn errors_come_back_as_a_status_and_an_explanation() {
         .await,
     );
 }
+
+/// An XMPP occupant's mediated invitation (XEP-0045 §7.8.2) reaches a user who is only on
+/// SIP, who accepts it with `#accept` and is then seen joining by the inviter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xmpp_invitation_reaches_a_sip_only_user() {
+    let server = start(Store::Sqlite, &["alice", "bob"]).await;
+    let result: Result<()> = async {
+        let lobby = room_jid("lobby");
+        let mut alice = xmpp(&server, "alice").await?;
+        alice.join(&lobby, "alice", None).await?.joined()?;
+        let mut bob = sip(&server, SipTransport::Tcp, "bob").await?;
+        alice
+            .send_str(&format!(
+                "<message to='{lobby}'><x xmlns='{MUC_USER}'><invite to='bob@localhost'/></x></message>"
+            ))
+            .await?;
+        let invitation = text_from(&mut bob, "lobby", "invites you to the room lobby").await?;
+        ensure!(
+            invitation.body.contains("alice@localhost") && invitation.body.contains("#accept"),
+            "invitation text: {:?}",
+            invitation.body
+        );
+        send_expect(&mut bob, "lobby", "#accept", 200).await?;
+        text_from(&mut bob, "lobby", "You have joined lobby as bob").await?;
+        presence(&mut alice, &lobby, "bob", true).await?;
+        Ok(())
+    }
+    .await;
+    must(result.map_err(|e| e.context(server.diagnostics())));
+}

@@ -37,7 +37,22 @@ enum Control {
 /// One live subscription (the key in `SipService::subscriptions` is (Call-ID, our tag)).
 pub struct Subscription {
     pub user: UserId,
+    /// The TCP/TLS connection NOTIFYs go over (the subscription ends with it).
+    connection: Option<u64>,
     control: mpsc::Sender<Control>,
+}
+
+/// Ends the subscriptions whose NOTIFYs went over a connection that closed.
+pub async fn end_on_connection(svc: &SipService, connection: u64) {
+    let gone: Vec<Arc<Subscription>> = svc
+        .subscriptions
+        .iter()
+        .filter(|s| s.connection == Some(connection))
+        .map(|s| s.value().clone())
+        .collect();
+    for sub in gone {
+        let _ = sub.control.send(Control::Unsubscribe).await;
+    }
 }
 
 /// The dialog state needed to send NOTIFYs.
@@ -156,6 +171,7 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
         key.clone(),
         Arc::new(Subscription {
             user,
+            connection: flow.connection(),
             control: control_tx,
         }),
     );

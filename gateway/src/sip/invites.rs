@@ -83,32 +83,7 @@ pub async fn invite(
         Ok(t) => t,
         Err(e) => return Outcome::refused(e, "You may not invite people to this room."),
     };
-    let room_uri = svc.room_uri(room);
-    let mut reached = 0;
-    let targets = svc.bindings.targets(&invitee.to_string());
-    if !targets.is_empty() {
-        if svc.invitations.len() >= MAX_INVITATIONS {
-            let cutoff = Instant::now() - INVITATION_LIFETIME;
-            svc.invitations.retain(|_, i| i.at > cutoff);
-        }
-        svc.invitations.insert(
-            (invitee.to_string(), room.to_string()),
-            Invitation {
-                inviter: user.clone(),
-                inviter_nick: ticket.inviter_nick.clone(),
-                at: Instant::now(),
-            },
-        );
-        reached += targets.len();
-        let text = format!(
-            "*** {} ({user}) invites you to the room {room}. Send #accept or #reject to {room_uri}.",
-            ticket.inviter_nick
-        );
-        let (svc2, invitee2, from) = (svc.clone(), invitee.clone(), room_uri.clone());
-        tokio::spawn(async move {
-            occupant::send_text(&svc2, &targets, &invitee2, &from, None, &text).await;
-        });
-    }
+    let mut reached = offer_over_sip(svc, room, user, &ticket.inviter_nick, &invitee);
     let room_jid = format!("{room}@{}", svc.room_domain);
     let mut x = Element::new("x", ns::MUC_USER).with_child(
         Element::new("invite", ns::MUC_USER).with_attr("from", user.to_string().as_str()),
@@ -134,6 +109,58 @@ pub async fn invite(
         );
     }
     Outcome::ok_text(format!("Invitation sent to {invitee}."))
+}
+
+/// Offers an invitation to `invitee`'s SIP registrations (kept pending for `#accept` /
+/// `#reject`); returns how many contacts it was sent to.
+pub fn offer_over_sip(
+    svc: &Arc<SipService>,
+    room: &str,
+    inviter: &UserId,
+    inviter_nick: &str,
+    invitee: &UserId,
+) -> usize {
+    let targets = svc.bindings.targets(&invitee.to_string());
+    if targets.is_empty() {
+        return 0;
+    }
+    if svc.invitations.len() >= MAX_INVITATIONS {
+        let cutoff = Instant::now() - INVITATION_LIFETIME;
+        svc.invitations.retain(|_, i| i.at > cutoff);
+    }
+    svc.invitations.insert(
+        (invitee.to_string(), room.to_string()),
+        Invitation {
+            inviter: inviter.clone(),
+            inviter_nick: inviter_nick.to_string(),
+            at: Instant::now(),
+        },
+    );
+    let room_uri = svc.room_uri(room);
+    let text = format!(
+        "*** {inviter_nick} ({inviter}) invites you to the room {room}. Send #accept or #reject to {room_uri}."
+    );
+    let reached = targets.len();
+    let (svc, invitee) = (svc.clone(), invitee.clone());
+    tokio::spawn(async move {
+        occupant::send_text(&svc, &targets, &invitee, &room_uri, None, &text).await;
+    });
+    reached
+}
+
+/// Invitations made by XMPP occupants reach users on SIP through this (see
+/// `Context::invitation_relay`).
+pub struct SipInvitationRelay(pub std::sync::Weak<SipService>);
+
+impl crate::context::InvitationRelay for SipInvitationRelay {
+    fn relay(&self, room: &str, inviter: &UserId, inviter_nick: &str, invitee: &UserId) -> usize {
+        match self.0.upgrade() {
+            Some(svc) if invitee.domain() == svc.domain => {
+                offer_over_sip(&svc, room, inviter, inviter_nick, invitee)
+            }
+            _ => 0,
+        }
+    }
 }
 
 fn take_invitation(svc: &SipService, user: &UserId, room: &str) -> Option<Invitation> {

@@ -152,8 +152,11 @@ impl SipService {
         })
     }
 
-    /// Starts every listener and the expiry sweeper; returns their tasks.
+    /// Starts every listener and the expiry sweeper; returns their tasks. Also makes XMPP
+    /// invitations reach SIP users.
     pub fn start(self: &Arc<Self>, listeners: SipListeners) -> Vec<tokio::task::JoinHandle<()>> {
+        let relay = invites::SipInvitationRelay(Arc::downgrade(self));
+        let _ = self.ctx.invitation_relay.set(Arc::new(relay));
         let mut tasks = Vec::new();
         for socket in listeners.udp {
             tasks.push(tokio::spawn(transport::run_udp(self.clone(), socket)));
@@ -183,6 +186,7 @@ impl SipService {
 
     /// A stream connection closed: its bindings go, and users left unreachable leave rooms.
     pub async fn on_connection_closed(&self, connection: u64) {
+        conference::end_on_connection(self, connection).await;
         let (emptied, removed) = self.bindings.drop_connection(connection);
         self.forget_registrations(removed, emptied).await;
     }

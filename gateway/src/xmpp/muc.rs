@@ -310,18 +310,23 @@ async fn invitations(session: &mut Session, el: &Element, room: &Arc<str>, x: &E
                 room,
                 RoomCommand::Invite {
                     client: session.client_id,
-                    invitee: user,
+                    invitee: user.clone(),
                     reply,
                 },
             )
             .await;
         let svc = session.svc.clone();
         let from_jid = session.jid_str.clone();
+        let inviter = session.user.clone();
         let original = el.clone();
         let room_jid = room_jid.clone();
+        let room_name = room.clone();
         session.pending.push(Box::pin(async move {
             match rx.await {
                 Ok(Ok(ticket)) => {
+                    if let Some(relay) = svc.ctx.invitation_relay.get() {
+                        relay.relay(&room_name, &inviter, &ticket.inviter_nick, &user);
+                    }
                     let mut inv =
                         Element::new("invite", ns::MUC_USER).with_attr("from", from_jid.as_str());
                     if let Some(r) = &reason {
