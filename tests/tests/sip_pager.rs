@@ -228,6 +228,44 @@ async fn un_register_and_a_closed_connection_make_sip_occupants_leave() {
     );
 }
 
+/// A registration that runs out (the client never refreshes it) makes the occupant leave, as
+/// a client that went away without un-registering would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_registration_makes_the_sip_occupant_leave() {
+    let opts = palaver_e2e::ServerOptions {
+        sip_extra: "min_expires = 1\n".into(),
+        ..palaver_e2e::ServerOptions::default()
+    };
+    let server = sip_common::start_with(Store::Sqlite, opts, &["alice", "bob"]).await;
+    must(
+        async {
+            let lobby = room_jid("lobby");
+            let mut alice = xmpp(&server, "alice").await?;
+            alice.join(&lobby, "alice", None).await?.joined()?;
+            let mut bob = SipClient::connect_to(
+                &server,
+                SipTransport::Udp,
+                "bob",
+                &sip_common::password("bob"),
+            )
+            .await?;
+            ensure!(bob.register(2).await? == 200, "REGISTER for 2 s");
+            send_expect(&mut bob, "lobby", "#join", 200).await?;
+            text_from(&mut bob, "lobby", "as bob").await?;
+            presence(&mut alice, &lobby, "bob", true).await?;
+            // No refresh: the sweeper (every 5 s) ends the binding and bob leaves.
+            let gone = presence(&mut alice, &lobby, "bob", false).await?;
+            ensure!(
+                status_text(&gone).is_some_and(|s| s.contains("registration ended")),
+                "{}",
+                palaver_e2e::xml::show(&gone)
+            );
+            Ok(())
+        }
+        .await,
+    );
+}
+
 #[tokio::test]
 async fn a_post_answered_200_is_stored_and_survives_a_crash() {
     let mut server = start(Store::Sqlite, &["alice", "bob"]).await;
