@@ -17,6 +17,8 @@ pub struct Binding {
     /// Call-ID and CSeq of the REGISTER that made or refreshed it (RFC 3261 §10.3 step 7).
     pub call_id: String,
     pub cseq: u32,
+    /// The `+sip.instance` Contact parameter (RFC 5626), unquoted; `""` when absent.
+    pub instance: String,
 }
 
 /// Where to send a request for a user: the request URI and the flow.

@@ -98,6 +98,16 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
         let _ = sub.control.send(control).await;
         return;
     }
+    // Only conference events exist here (a presence SUBSCRIBE to a user gets 489 too).
+    if !req
+        .event()
+        .is_some_and(|e| e.package.eq_ignore_ascii_case("conference"))
+    {
+        let resp = svc
+            .reply(req, 489, "Bad Event")
+            .with_header("Allow-Events", "conference");
+        return svc.respond(req, flow, resp).await;
+    }
     let room = req.request_uri().and_then(|uri| {
         uri.host
             .eq_ignore_ascii_case(&svc.room_domain)
@@ -108,15 +118,6 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
         let resp = svc.reply(req, 404, "Not Found");
         return svc.respond(req, flow, resp).await;
     };
-    if !req
-        .event()
-        .is_some_and(|e| e.package.eq_ignore_ascii_case("conference"))
-    {
-        let resp = svc
-            .reply(req, 489, "Bad Event")
-            .with_header("Allow-Events", "conference");
-        return svc.respond(req, flow, resp).await;
-    }
     let Some(expires) = checked_expires(svc, req, flow).await else {
         return;
     };

@@ -91,7 +91,7 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
         let row = Registration {
             user: user.clone(),
             contact: uri.clone(),
-            instance,
+            instance: instance.clone(),
             transport: flow.transport.as_str().to_string(),
             source: flow.peer.to_string(),
             node: String::new(),
@@ -113,6 +113,7 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
                 expires: Instant::now() + Duration::from_secs(u64::from(expires)),
                 call_id: req.call_id().to_string(),
                 cseq,
+                instance,
             },
         );
         tracing::info!(user = %key, peer = %flow.peer, transport = flow.transport.as_str(), expires, "SIP registration");
@@ -121,7 +122,17 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
     let now = Instant::now();
     for b in svc.bindings.list(&key) {
         let left = b.expires.saturating_duration_since(now).as_secs();
-        resp = resp.with_header("Contact", &format!("<{}>;expires={left}", b.contact));
+        let mut contact = format!("<{}>;expires={left}", b.contact);
+        let instance: String = b
+            .instance
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\\'))
+            .collect();
+        if !instance.is_empty() {
+            // RFC 5626 §6: echo the instance so the client can match its binding.
+            contact.push_str(&format!(";+sip.instance=\"{instance}\""));
+        }
+        resp = resp.with_header("Contact", &contact);
     }
     svc.respond(req, flow, resp).await;
     if removed_last {
