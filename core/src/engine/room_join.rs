@@ -151,9 +151,14 @@ impl Room {
         Ok(())
     }
 
-    fn check_entry(&self, req: &JoinRequest, affiliation: Affiliation) -> Result<(), RoomError> {
-        let cfg = &self.record.config;
-        let user = &req.client.user;
+    /// The entry rules every way into the room shares (joining, watching the roster): not an
+    /// outcast, the room not locked (unless owner), the category admits the user, a member of a
+    /// members-only room.
+    pub(super) fn check_admission(
+        &self,
+        user: &UserId,
+        affiliation: Affiliation,
+    ) -> Result<(), RoomError> {
         if affiliation == Affiliation::Outcast {
             return Err(RoomError::Forbidden);
         }
@@ -165,9 +170,16 @@ impl Room {
                 return Err(RoomError::Forbidden);
             }
         }
-        if cfg.members_only && affiliation < Affiliation::Member {
+        if self.record.config.members_only && affiliation < Affiliation::Member {
             return Err(RoomError::RegistrationRequired);
         }
+        Ok(())
+    }
+
+    fn check_entry(&self, req: &JoinRequest, affiliation: Affiliation) -> Result<(), RoomError> {
+        let cfg = &self.record.config;
+        let user = &req.client.user;
+        self.check_admission(user, affiliation)?;
         if let Some(pw) = &cfg.password {
             if affiliation < Affiliation::Owner && req.password.as_deref() != Some(pw.as_str()) {
                 return Err(RoomError::NotAuthorized);

@@ -8,7 +8,7 @@
 use super::commands::{ClientId, RoomError, RoomSnapshot, RosterEntry};
 use super::events::{DeliveryFlags, EventSink, RoomEvent, RoomEventKind};
 use super::room::Room;
-use crate::model::{Affiliation, UserId, Whois};
+use crate::model::{UserId, Whois};
 use std::sync::Arc;
 
 /// One registered watcher.
@@ -78,22 +78,7 @@ impl Room {
         if self.occupants.by_user(user).next().is_some() {
             return Ok(());
         }
-        let affiliation = self.affiliation_of(user);
-        if affiliation == Affiliation::Outcast {
-            return Err(RoomError::Forbidden);
-        }
-        if self.record.locked && affiliation != Affiliation::Owner {
-            return Err(RoomError::ItemNotFound);
-        }
-        if let Some(cat) = &self.category {
-            if affiliation < Affiliation::Member && !cat.may_join(user) {
-                return Err(RoomError::Forbidden);
-            }
-        }
-        if self.record.config.members_only && affiliation < Affiliation::Member {
-            return Err(RoomError::RegistrationRequired);
-        }
-        Ok(())
+        self.check_admission(user, self.affiliation_of(user))
     }
 
     /// Every present occupant, sorted by nick.
