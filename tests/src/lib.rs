@@ -38,6 +38,31 @@ pub fn room_jid(name: &str) -> String {
     format!("{name}@{MUC_DOMAIN}")
 }
 
+/// The password [`TestServer::start_with_users`] gives each test user: `<user>-pw`.
+pub fn password_of(user: &str) -> String {
+    format!("{user}-pw")
+}
+
+/// An XMPP session of `user` (password [`password_of`], resource `raw`) that has sent its
+/// initial presence and seen it echoed, so messages to the bare JID reach it.
+pub async fn xmpp_available(server: &TestServer, user: &str) -> anyhow::Result<RawClient> {
+    let mut c = RawClient::login(
+        server.starttls_addr(),
+        &server.ca_path(),
+        user,
+        &password_of(user),
+        "raw",
+    )
+    .await?;
+    c.send_str("<presence/>").await?;
+    let me = format!("{user}@{DOMAIN}/raw");
+    c.wait_for(STEP_TIMEOUT, "our presence echo", |el| {
+        el.name == "presence" && el.attr("from") == Some(me.as_str())
+    })
+    .await?;
+    Ok(c)
+}
+
 /// A short random lowercase hex string (for unique names).
 pub fn random_hex(len: usize) -> String {
     let mut s = uuid::Uuid::new_v4().simple().to_string();

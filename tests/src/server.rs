@@ -116,6 +116,22 @@ impl TestServer {
     }
 
     /// Starts a server with extra configuration.
+    /// Starts a server with `opts` and adds `users` (`alice` → `alice@localhost`, password
+    /// [`crate::password_of`]); panics with the server's diagnostics when that fails.
+    pub async fn start_with_users(store: Store, opts: ServerOptions, users: &[&str]) -> TestServer {
+        let server = match TestServer::start_with(store, opts).await {
+            Ok(s) => s,
+            Err(e) => panic!("the server does not start: {e:?}"),
+        };
+        for u in users {
+            let jid = format!("{u}@{}", crate::DOMAIN);
+            if let Err(e) = server.add_user(&jid, &crate::password_of(u)).await {
+                panic!("adding {jid}: {e:?}\n{}", server.diagnostics());
+            }
+        }
+        server
+    }
+
     pub async fn start_with(store: Store, opts: ServerOptions) -> Result<TestServer> {
         let mut server = TestServer::prepare(store, opts)?;
         server.spawn().await?;

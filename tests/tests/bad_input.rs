@@ -15,20 +15,11 @@ async fn server_with_users(users: &[&str]) -> TestServer {
 }
 
 async fn server_with(users: &[&str], opts: ServerOptions) -> TestServer {
-    let server = TestServer::start_with(Store::Sqlite, opts)
-        .await
-        .expect("server starts");
-    for u in users {
-        server
-            .add_user(&format!("{u}@localhost"), &password(u))
-            .await
-            .expect("palaver user add");
-    }
-    server
+    TestServer::start_with_users(Store::Sqlite, opts, users).await
 }
 
 fn password(user: &str) -> String {
-    format!("{user}-pw-1")
+    palaver_e2e::password_of(user)
 }
 
 async fn login(server: &TestServer, user: &str) -> anyhow::Result<RawClient> {
@@ -291,7 +282,7 @@ async fn wrong_password_gets_not_authorized_and_five_failures_trigger_backoff() 
             ("alice", "wrong-1"),
             ("nosuchuser", "whatever"),
             ("alice", "wrong-3"),
-            ("alice", "Alice-pw-1"),
+            ("alice", "Alice-pw"),
         ] {
             let outcome = c.auth_plain(user, pw).await?;
             anyhow::ensure!(

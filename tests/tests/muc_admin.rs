@@ -11,35 +11,11 @@ const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 
 async fn server(users: &[&str]) -> TestServer {
-    let server = TestServer::start(Store::Sqlite)
-        .await
-        .expect("server starts");
-    for u in users {
-        server
-            .add_user(&format!("{u}@localhost"), &format!("{u}-pw"))
-            .await
-            .expect("user add");
-    }
-    server
+    TestServer::start_with_users(Store::Sqlite, palaver_e2e::ServerOptions::default(), users).await
 }
 
 async fn login(server: &TestServer, user: &str) -> anyhow::Result<RawClient> {
-    let mut c = RawClient::login(
-        server.starttls_addr(),
-        &server.ca_path(),
-        user,
-        &format!("{user}-pw"),
-        "raw",
-    )
-    .await?;
-    // Available (so bare-JID messages reach us) once our own presence comes back.
-    c.send_str("<presence/>").await?;
-    let me = format!("{user}@localhost/raw");
-    c.wait_for(STEP_TIMEOUT, "our presence echo", |el| {
-        el.name == "presence" && el.attr("from") == Some(me.as_str())
-    })
-    .await?;
-    Ok(c)
+    palaver_e2e::xmpp_available(server, user).await
 }
 
 /// alice creates `room` with the given config fields; returns her client.

@@ -30,7 +30,7 @@ pub fn other_ip() -> IpAddr {
 }
 
 pub fn password(user: &str) -> String {
-    format!("{user}-pw-1")
+    palaver_e2e::password_of(user)
 }
 
 /// A SQLite server with `[sip]` extras and these users (password [`password`]).
@@ -39,16 +39,7 @@ pub async fn server(users: &[&str], sip_extra: &str) -> TestServer {
         sip_extra: sip_extra.to_string(),
         ..ServerOptions::default()
     };
-    let server = TestServer::start_with(Store::Sqlite, opts)
-        .await
-        .expect("server starts");
-    for u in users {
-        server
-            .add_user(&format!("{u}@localhost"), &password(u))
-            .await
-            .expect("palaver user add");
-    }
-    server
+    TestServer::start_with_users(Store::Sqlite, opts, users).await
 }
 
 /// A SIP client of `user` (right password) from loopback or `from`.

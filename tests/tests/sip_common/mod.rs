@@ -19,7 +19,7 @@ pub fn room_uri(name: &str) -> String {
 
 /// The password every test user gets.
 pub fn password(user: &str) -> String {
-    format!("{user}-pw")
+    palaver_e2e::password_of(user)
 }
 
 /// Starts a server and adds `users` (`alice` → `alice@localhost`, password `alice-pw`).
@@ -29,37 +29,12 @@ pub async fn start(store: Store, users: &[&str]) -> TestServer {
 
 /// [`start`] with extra configuration.
 pub async fn start_with(store: Store, opts: ServerOptions, users: &[&str]) -> TestServer {
-    let server = TestServer::start_with(store, opts)
-        .await
-        .expect("the server starts");
-    for u in users {
-        if let Err(e) = server
-            .add_user(&format!("{u}@localhost"), &password(u))
-            .await
-        {
-            panic!("adding {u}: {e:?}\n{}", server.diagnostics());
-        }
-    }
-    server
+    TestServer::start_with_users(store, opts, users).await
 }
 
 /// An XMPP session of `user` (resource `raw`), available.
 pub async fn xmpp(server: &TestServer, user: &str) -> Result<RawClient> {
-    let mut c = RawClient::login(
-        server.starttls_addr(),
-        &server.ca_path(),
-        user,
-        &password(user),
-        "raw",
-    )
-    .await?;
-    c.send_str("<presence/>").await?;
-    let me = format!("{user}@localhost/raw");
-    c.wait_for(STEP_TIMEOUT, "our presence echo", |el| {
-        el.name == "presence" && el.attr("from") == Some(me.as_str())
-    })
-    .await?;
-    Ok(c)
+    palaver_e2e::xmpp_available(server, user).await
 }
 
 /// A SIP client of `user` on `transport`, registered for 600 s (the digest dance is checked).
