@@ -160,10 +160,25 @@ impl Framer {
         out: &mut VecDeque<Frame>,
     ) -> Result<(), StreamError> {
         while self.phase != Phase::Done {
-            let Some(&b) = self.pos.checked_sub(base).and_then(|i| buf.get(i)) else {
+            let Some(i) = self.pos.checked_sub(base).filter(|i| *i < buf.len()) else {
                 break;
             };
             let limit = self.unit_limit();
+            if self.state == State::Text && self.depth > 0 {
+                // Character data inside a stanza: nothing happens until the next `<`, so jump
+                // there (but never past the size limit, which the byte loop then reports).
+                let room = (self.unit_start + limit).saturating_sub(self.pos);
+                let rest = buf.get(i..).unwrap_or_default();
+                let window = rest.get(..room.min(rest.len())).unwrap_or_default();
+                let skip = memchr::memchr(b'<', window).unwrap_or(window.len());
+                if skip > 0 {
+                    self.pos += skip;
+                    continue;
+                }
+            }
+            let Some(&b) = buf.get(i) else {
+                break;
+            };
             if self.pos + 1 - self.unit_start > limit {
                 let what = if self.phase == Phase::Prolog && self.mode == Mode::Stream {
                     "stream header"
