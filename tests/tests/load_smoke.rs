@@ -1,64 +1,226 @@
-//! Load smoke run: `palaver-conformance load` connects 50 clients one after another (STARTTLS,
-//! PLAIN, bind, join lobby), holds them, and reports timing and the server's memory as JSON.
-//! Bounded in count and time; it asserts that every client got in, never how fast.
+//! Load smoke runs of `palaver-conformance load` against the real server, bounded in count and
+//! time; they assert that every session got in and every post was delivered, never how fast.
+//!
+//! - idle: 20 users from a credentials file connect (STARTTLS, SASL, bind), join `lobby`,
+//!   hold one second and ping the server; the report counts them all and gives the server's
+//!   RSS.
+//! - chat: 40 users (`chat1`…`chat40`, a TOML scenario plus overriding flags) spread over 4
+//!   rooms the run creates, post 5 messages/s each for 2 s; every post must reach the 9 other
+//!   occupants of its room, and the JSON report must carry the latency histogram.
+//!
+//! The tool is `palaver-conformance` next to the `palaver` binary under test; like that one it
+//! is refused when older than its sources (`cargo build -p palaver-conformance`, or
+//! `PALAVER_E2E_ALLOW_STALE=1`).
 
-use palaver_e2e::server::palaver_bin;
+use anyhow::{ensure, Context as _, Result};
+use palaver_e2e::server::{palaver_bin, workspace_dir};
 use palaver_e2e::{must, Store, TestServer};
-use std::time::Duration;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-const CLIENTS: u32 = 50;
+/// Bound of one tool run (the runs themselves take a few seconds).
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test]
-async fn fifty_clients_connect_join_and_idle() {
+async fn idle_sessions_connect_join_hold_and_ping() {
     let server = TestServer::start(Store::Sqlite)
         .await
         .expect("server starts");
     must(
         async {
-            for i in 1..=CLIENTS {
+            const USERS: u64 = 20;
+            let dir = tempfile::tempdir()?;
+            let mut credentials = String::from("# user:password\n");
+            for i in 1..=USERS {
                 server
-                    .add_user(&format!("load{i}@localhost"), "load-pw")
+                    .add_user(&format!("idle{i}@localhost"), "idle-pw")
                     .await?;
+                credentials.push_str(&format!("idle{i}@localhost:idle-pw\n"));
             }
-            let tool = palaver_bin()?.with_file_name("palaver-conformance");
-            anyhow::ensure!(
-                tool.is_file(),
-                "missing {} (cargo build --workspace)",
-                tool.display()
-            );
-            let mut cmd = tokio::process::Command::new(&tool);
-            cmd.arg("load")
-                .args(["--server", &server.starttls_addr().to_string()])
-                .args(["--ca", &server.ca_path().display().to_string()])
-                .args(["--user-prefix", "load", "--password", "load-pw"])
-                .args([
-                    "--count",
-                    &CLIENTS.to_string(),
+            let creds = dir.path().join("users.txt");
+            std::fs::write(&creds, credentials)?;
+            let report = run_tool(
+                &server,
+                dir.path(),
+                &[
+                    "--mode",
+                    "idle",
+                    "--credentials",
+                    &creds.display().to_string(),
+                    "--room",
+                    "lobby",
                     "--hold-secs",
                     "1",
-                    "--json",
-                ])
-                .kill_on_drop(true);
-            if let Some(pid) = server.pid() {
-                cmd.args(["--pid", &pid.to_string()]);
+                ],
+            )
+            .await?;
+            let c = &report["connections"];
+            ensure!(c["established"] == USERS, "report: {report}");
+            ensure!(c["joined"] == USERS && c["failed"] == 0, "report: {report}");
+            ensure!(c["peak_concurrent"] == USERS, "report: {report}");
+            ensure!(report["idle"]["pinged"] == USERS, "report: {report}");
+            ensure!(report["errors_total"] == 0, "report: {report}");
+            if server.pid().is_some() {
+                ensure!(
+                    report["target"]["rss_peak_kib"]
+                        .as_u64()
+                        .is_some_and(|v| v > 0),
+                    "no server RSS in {report}"
+                );
             }
-            let out = tokio::time::timeout(Duration::from_secs(120), cmd.output()).await??;
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            anyhow::ensure!(
-                out.status.success(),
-                "load failed: {}\n{stdout}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let report: serde_json::Value = serde_json::from_str(stdout.trim())?;
-            println!("load report: {report}");
-            anyhow::ensure!(report["clients"] == CLIENTS, "report: {report}");
-            anyhow::ensure!(
-                report["rss_after_kib"].as_u64().is_some(),
-                "no RSS in {report}"
-            );
             Ok(())
         }
         .await,
     );
+}
+
+#[tokio::test]
+async fn chat_run_delivers_every_post_and_measures_latency() {
+    let server = TestServer::start(Store::Sqlite)
+        .await
+        .expect("server starts");
+    must(
+        async {
+            const USERS: u64 = 40;
+            const ROOMS: u64 = 4;
+            for i in 1..=USERS {
+                server
+                    .add_user(&format!("chat{i}@localhost"), "chat-pw")
+                    .await?;
+            }
+            let dir = tempfile::tempdir()?;
+            let scenario = dir.path().join("chat.toml");
+            std::fs::write(
+                &scenario,
+                format!(
+                    "mode = 'chat'\nuser_prefix = 'chat'\npassword = 'chat-pw'\n\
+                     count = {USERS}\nrooms = {ROOMS}\nroom_prefix = 'smoke'\n\
+                     rate = 5\nduration = 2\ndrain = 10\nsize = 120\nramp = 0\n"
+                ),
+            )?;
+            // --size overrides the scenario's 120.
+            let report = run_tool(
+                &server,
+                dir.path(),
+                &[
+                    "--scenario",
+                    &scenario.display().to_string(),
+                    "--size",
+                    "200",
+                ],
+            )
+            .await?;
+            let c = &report["connections"];
+            ensure!(c["established"] == USERS, "report: {report}");
+            ensure!(c["joined"] == USERS && c["failed"] == 0, "report: {report}");
+            let m = &report["messages"];
+            let sent = m["sent"].as_u64().context("messages.sent")?;
+            let occupants = USERS / ROOMS;
+            ensure!(sent > 0, "nothing sent: {report}");
+            ensure!(
+                m["expected_deliveries"] == sent * (occupants - 1),
+                "expected = sent × (occupants − 1): {report}"
+            );
+            ensure!(
+                m["deliveries"] == m["expected_deliveries"] && m["missing"] == 0,
+                "deliveries: {report}"
+            );
+            ensure!(m["echoes"] == sent, "every post reflected: {report}");
+            let latency = &report["latency_ms"];
+            ensure!(latency["count"] == m["deliveries"], "histogram: {report}");
+            for key in ["p50", "p90", "p99", "p99_9", "max"] {
+                ensure!(
+                    latency[key].as_f64().is_some(),
+                    "latency_ms.{key}: {report}"
+                );
+            }
+            ensure!(latency["max"].as_f64() > Some(0.0), "latency: {report}");
+            ensure!(report["errors_total"] == 0, "errors: {report}");
+            ensure!(report["config"]["size"] == 200, "flag override: {report}");
+            ensure!(report["config"]["rate"] == 5.0, "scenario rate: {report}");
+            ensure!(report["config"]["rooms"][0] == "smoke1@conference.localhost");
+            Ok(())
+        }
+        .await,
+    );
+}
+
+/// Runs `palaver-conformance load` against `server` with `args` (plus the server address,
+/// CA, pid and a JSON file in `dir`); returns the parsed JSON report.
+async fn run_tool(server: &TestServer, dir: &Path, args: &[&str]) -> Result<Value> {
+    let json = dir.join("report.json");
+    let mut cmd = tokio::process::Command::new(tool()?);
+    cmd.arg("load")
+        .args(args)
+        .args(["--server", &server.starttls_addr().to_string()])
+        .args(["--ca", &server.ca_path().display().to_string()])
+        .args(["--json", &json.display().to_string()])
+        .arg("--fail-on-error")
+        .kill_on_drop(true);
+    if let Some(pid) = server.pid() {
+        cmd.args(["--pid", &pid.to_string()]);
+    }
+    let out = tokio::time::timeout(RUN_TIMEOUT, cmd.output())
+        .await
+        .context("the load run did not finish in time")??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    ensure!(
+        out.status.success(),
+        "load run failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).with_context(|| format!("{}", json.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing the JSON report:\n{text}"))
+}
+
+/// The `palaver-conformance` binary beside `palaver`, refused when older than its sources.
+fn tool() -> Result<PathBuf> {
+    let tool = palaver_bin()?.with_file_name("palaver-conformance");
+    ensure!(
+        tool.is_file(),
+        "missing {} (cargo build -p palaver-conformance)",
+        tool.display()
+    );
+    if std::env::var_os("PALAVER_E2E_ALLOW_STALE").is_none() {
+        let built = std::fs::metadata(&tool)?.modified()?;
+        let ws = workspace_dir();
+        let mut newest = None;
+        for dir in ["conformance", "dialects/src"] {
+            newest_source(&ws.join(dir), &mut newest);
+        }
+        if let Some((time, path)) = newest {
+            ensure!(
+                time <= built,
+                "{} is older than {} — rebuild it (cargo build -p palaver-conformance), or set \
+                 PALAVER_E2E_ALLOW_STALE=1",
+                tool.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(tool)
+}
+
+fn newest_source(dir: &Path, newest: &mut Option<(SystemTime, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if meta.is_dir() {
+            newest_source(&path, newest);
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+            if let Ok(t) = meta.modified() {
+                if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                    *newest = Some((t, path));
+                }
+            }
+        }
+    }
 }
