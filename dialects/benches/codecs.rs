@@ -199,7 +199,7 @@ fn xmpp(c: &mut Criterion) {
                     is_self: false,
                     sees_real_address: i % 100 == 0,
                 };
-                let bytes = event.encoded(encode_slot(flags), |e| {
+                let bytes = event.encoded(encode_slot(&event, flags), |e| {
                     encode_event(e, flags, MUC_DOMAIN, None)
                 });
                 wbuf.clear();

@@ -116,8 +116,9 @@ impl Session {
                     }
                     _ => {}
                 }
-                let bytes =
-                    event.encoded(encode_slot(flags), |e| encode_event(e, flags, muc, None));
+                let bytes = event.encoded(encode_slot(&event, flags), |e| {
+                    encode_event(e, flags, muc, None)
+                });
                 self.write_spliced(&bytes);
             }
         }
