@@ -64,6 +64,8 @@ pub struct XmppConfig {
     pub auth_failures_before_backoff: u32,
     /// Seconds of silence after which a connection is closed.
     pub idle_timeout_secs: u64,
+    /// Concurrent connections one IP address may hold (0: no cap).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for XmppConfig {
@@ -78,6 +80,7 @@ impl Default for XmppConfig {
             outbound_queue: 2048,
             auth_failures_before_backoff: 5,
             idle_timeout_secs: 600,
+            max_connections_per_ip: 1000,
         }
     }
 }

@@ -6,6 +6,7 @@ mod admin_cli;
 mod bootstrap;
 mod cli;
 mod config;
+mod conn_limit;
 mod context;
 mod logging;
 mod signals;

@@ -45,6 +45,8 @@ pub struct SipConfig {
     /// Clients whose User-Agent starts with one of these get MD5-only digest challenges: they
     /// give up when a challenge names SHA-256 (RFC 8760), however many others are offered.
     pub md5_only_user_agents: Vec<String>,
+    /// Concurrent TCP/TLS connections one IP address may hold (0: no cap).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for SipConfig {
@@ -67,6 +69,7 @@ impl Default for SipConfig {
             outbound_queue: 512,
             idle_timeout_secs: 3_900,
             md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
+            max_connections_per_ip: 1000,
         }
     }
 }

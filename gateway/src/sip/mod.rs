@@ -65,6 +65,8 @@ pub struct SipService {
     pub xmpp: Arc<XmppService>,
     /// Per-source queues keeping UDP requests in order.
     pub udp_peers: udp_peers::UdpPeers,
+    /// Concurrent TCP/TLS connections per source address.
+    pub conn_limit: Arc<crate::conn_limit::ConnLimiter>,
 }
 
 /// Bound SIP sockets, ready to serve.
@@ -148,6 +150,7 @@ impl SipService {
             config,
             xmpp,
             udp_peers: udp_peers::UdpPeers::default(),
+            conn_limit: crate::conn_limit::ConnLimiter::new(ctx.config.sip.max_connections_per_ip),
             ctx,
         })
     }

@@ -193,7 +193,17 @@ pub async fn run_stream(svc: Arc<SipService>, listener: TcpListener, tls: bool) 
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    tokio::spawn(serve_connection(svc.clone(), tcp, peer, tls));
+                    let Some(permit) = svc.conn_limit.try_acquire(peer.ip()) else {
+                        metrics::counter!("palaver_connections_refused_total", "protocol" => "sip")
+                            .increment(1);
+                        tracing::debug!(%peer, "too many SIP connections from this address");
+                        continue;
+                    };
+                    let svc = svc.clone();
+                    tokio::spawn(async move {
+                        serve_connection(svc, tcp, peer, tls).await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "SIP accept failed");

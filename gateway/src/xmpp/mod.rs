@@ -28,7 +28,17 @@ pub async fn run_c2s(svc: Arc<XmppService>, listener: TcpListener, direct_tls: b
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    tokio::spawn(negotiate::handle_connection(svc.clone(), tcp, peer, direct_tls));
+                    let Some(permit) = svc.conn_limit.try_acquire(peer.ip()) else {
+                        metrics::counter!("palaver_connections_refused_total", "protocol" => "xmpp")
+                            .increment(1);
+                        tracing::debug!(%peer, "too many connections from this address");
+                        continue;
+                    };
+                    let svc = svc.clone();
+                    tokio::spawn(async move {
+                        negotiate::handle_connection(svc, tcp, peer, direct_tls).await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");

@@ -21,6 +21,8 @@ pub struct XmppService {
     pub idle_timeout: Duration,
     /// Time allowed from connect to a bound resource.
     pub login_timeout: Duration,
+    /// Concurrent connections per source address.
+    pub conn_limit: Arc<crate::conn_limit::ConnLimiter>,
 }
 
 impl XmppService {
@@ -47,6 +49,7 @@ impl XmppService {
             require_encryption: cfg.xmpp.require_encryption,
             idle_timeout: Duration::from_secs(cfg.xmpp.idle_timeout_secs.max(5)),
             login_timeout: Duration::from_secs(30),
+            conn_limit: crate::conn_limit::ConnLimiter::new(cfg.xmpp.max_connections_per_ip),
             ctx,
         })
     }

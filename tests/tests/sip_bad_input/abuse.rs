@@ -221,3 +221,61 @@ async fn answers_to_a_busy_room_are_not_rate_limited() {
         .await,
     );
 }
+
+/// `sip.max_connections_per_ip`: a TCP connection over the cap is closed before a byte is
+/// read; another address still connects, and a freed slot is usable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connections_over_the_per_address_cap_are_closed() {
+    let server = server(&["alice"], "max_connections_per_ip = 2\n").await;
+    must(
+        async {
+            let mut held = Vec::new();
+            for _ in 0..2 {
+                let mut c =
+                    SipClient::connect_to(&server, SipTransport::Tcp, "alice", &password("alice"))
+                        .await?;
+                let r = options(&mut c).await?;
+                ensure!(r.code == 200, "OPTIONS on an admitted connection: {r}");
+                held.push(c);
+            }
+            let mut extra = tokio::net::TcpStream::connect(server.sip_tcp()).await?;
+            let mut buf = [0u8; 64];
+            use tokio::io::AsyncReadExt;
+            match tokio::time::timeout(Duration::from_secs(10), extra.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {}
+                Ok(Ok(n)) => anyhow::bail!("a refused connection got {n} bytes"),
+                Err(_) => anyhow::bail!("the connection over the cap was left open"),
+            }
+            let mut elsewhere = sip(&server, SipTransport::Tcp, "alice", Some(other_ip())).await?;
+            ensure!(options(&mut elsewhere).await?.code == 200, "other address");
+            held.pop().context("a held client")?.close().await?;
+            let mut reusable = false;
+            for _ in 0..50 {
+                let attempt = async {
+                    let mut c = SipClient::connect_to(
+                        &server,
+                        SipTransport::Tcp,
+                        "alice",
+                        &password("alice"),
+                    )
+                    .await?;
+                    options(&mut c).await
+                };
+                if attempt.await.is_ok_and(|r| r.code == 200) {
+                    reusable = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            ensure!(reusable, "the freed slot was never reusable");
+            Ok(())
+        }
+        .await,
+    );
+}
+
+/// OPTIONS to the server over `c` (needs no credentials).
+async fn options(c: &mut SipClient) -> Result<Response> {
+    c.request(Method::Options, "sip:localhost", &[], None, b"")
+        .await
+}
