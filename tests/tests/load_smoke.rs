@@ -8,13 +8,17 @@
 //!   rooms the run creates, post 5 messages/s each for 2 s; every post must reach the 9 other
 //!   occupants of its room, and the JSON report must carry the latency histogram.
 //!
+//! - sip: 20 users (`sipload1`…`sipload20`) register over UDP (digest), create and join 2
+//!   pager rooms with `#create`/`#join`, post 5 MESSAGEs/s each for 2 s; every post must reach
+//!   the 9 other occupants and be answered 200.
+//!
 //! The tool is `palaver-conformance` next to the `palaver` binary under test; like that one it
 //! is refused when older than its sources (`cargo build -p palaver-conformance`, or
 //! `PALAVER_E2E_ALLOW_STALE=1`).
 
 use anyhow::{ensure, Context as _, Result};
 use palaver_e2e::server::{palaver_bin, workspace_dir};
-use palaver_e2e::{must, Store, TestServer};
+use palaver_e2e::{must, ServerOptions, Store, TestServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -146,15 +150,102 @@ async fn chat_run_delivers_every_post_and_measures_latency() {
     );
 }
 
-/// Runs `palaver-conformance load` against `server` with `args` (plus the server address,
-/// CA, pid and a JSON file in `dir`); returns the parsed JSON report.
+#[tokio::test]
+async fn sip_chat_run_registers_joins_and_delivers_every_post() {
+    // All users come from 127.0.0.1: lift the per-address SIP rate limit.
+    let opts = ServerOptions {
+        sip_extra: "rate_per_sec = 100000\nrate_burst = 100000\n".into(),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(Store::Sqlite, opts)
+        .await
+        .expect("server starts");
+    must(
+        async {
+            const USERS: u64 = 20;
+            const ROOMS: u64 = 2;
+            for i in 1..=USERS {
+                server
+                    .add_user(&format!("sipload{i}@localhost"), "sip-pw")
+                    .await?;
+            }
+            let dir = tempfile::tempdir()?;
+            let addr = server.sip_udp().to_string();
+            let report = run_load(
+                &server,
+                dir.path(),
+                &[
+                    "--protocol",
+                    "sip",
+                    "--sip-transport",
+                    "udp",
+                    "--server",
+                    &addr,
+                    "--user-prefix",
+                    "sipload",
+                    "--password",
+                    "sip-pw",
+                    "--count",
+                    &USERS.to_string(),
+                    "--rooms",
+                    &ROOMS.to_string(),
+                    "--room-prefix",
+                    "sipsmoke",
+                    "--rate",
+                    "5",
+                    "--duration",
+                    "2",
+                    "--drain",
+                    "10",
+                    "--ramp",
+                    "0",
+                ],
+            )
+            .await?;
+            let c = &report["connections"];
+            ensure!(c["established"] == USERS, "all registered: {report}");
+            ensure!(c["joined"] == USERS && c["failed"] == 0, "report: {report}");
+            let m = &report["messages"];
+            let sent = m["sent"].as_u64().context("messages.sent")?;
+            ensure!(sent > 0, "nothing sent: {report}");
+            ensure!(
+                m["expected_deliveries"] == sent * (USERS / ROOMS - 1),
+                "expected = sent × (occupants − 1): {report}"
+            );
+            ensure!(
+                m["deliveries"] == m["expected_deliveries"] && m["missing"] == 0,
+                "deliveries: {report}"
+            );
+            ensure!(m["echoes"] == sent, "every post answered 200: {report}");
+            ensure!(
+                report["latency_ms"]["count"] == m["deliveries"],
+                "histogram: {report}"
+            );
+            ensure!(report["errors_total"] == 0, "errors: {report}");
+            ensure!(report["config"]["protocol"] == "sip", "config: {report}");
+            Ok(())
+        }
+        .await,
+    );
+}
+
+/// Runs `palaver-conformance load` against `server`'s XMPP port with `args` (plus the server
+/// address, CA, pid and a JSON file in `dir`); returns the parsed JSON report.
 async fn run_tool(server: &TestServer, dir: &Path, args: &[&str]) -> Result<Value> {
+    let mut all = args.to_vec();
+    let addr = server.starttls_addr().to_string();
+    let ca = server.ca_path().display().to_string();
+    all.extend(["--server", &addr, "--ca", &ca]);
+    run_load(server, dir, &all).await
+}
+
+/// Runs `palaver-conformance load` with `args` (plus pid and a JSON file in `dir`); returns
+/// the parsed JSON report.
+async fn run_load(server: &TestServer, dir: &Path, args: &[&str]) -> Result<Value> {
     let json = dir.join("report.json");
     let mut cmd = tokio::process::Command::new(tool()?);
     cmd.arg("load")
         .args(args)
-        .args(["--server", &server.starttls_addr().to_string()])
-        .args(["--ca", &server.ca_path().display().to_string()])
         .args(["--json", &json.display().to_string()])
         .arg("--fail-on-error")
         .kill_on_drop(true);

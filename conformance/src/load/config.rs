@@ -40,6 +40,24 @@ impl Tls {
     }
 }
 
+/// The protocol the sessions speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// XMPP c2s with MUC rooms.
+    Xmpp,
+    /// SIP pager-mode rooms (MESSAGE to the room URI; palaver or Kamailio imc).
+    Sip,
+}
+
+/// The SIP transport of `--protocol sip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SipTransport {
+    Udp,
+    Tcp,
+}
+
 /// How often each poster posts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rate {
@@ -102,6 +120,22 @@ pub struct LoadArgs {
     /// `chat` (post and measure latency, default) or `idle` (connect, join, hold, ping).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+    /// `xmpp` (default) or `sip` (pager-mode rooms over SIP MESSAGE).
+    #[arg(long, value_enum)]
+    pub protocol: Option<Protocol>,
+    /// SIP transport: udp (default) or tcp.
+    #[arg(long, value_enum)]
+    pub sip_transport: Option<SipTransport>,
+    /// SIP room URI template ({room}, {muc_domain}) [default: sip:{room}@{muc_domain}].
+    #[arg(long)]
+    pub sip_room_uri: Option<String>,
+    /// SIP join command template ({nick}, {room}) [default: #join {nick}].
+    #[arg(long)]
+    pub sip_join: Option<String>,
+    /// SIP command the room's first user sends to create it ({room}; "" = none)
+    /// [default: #create {room}].
+    #[arg(long)]
+    pub sip_create: Option<String>,
     /// Server address, host:port [default: 127.0.0.1:5222].
     #[arg(long)]
     pub server: Option<String>,
@@ -200,6 +234,11 @@ pub struct LoadArgs {
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     mode: Option<Mode>,
+    protocol: Option<Protocol>,
+    sip_transport: Option<SipTransport>,
+    sip_room_uri: Option<String>,
+    sip_join: Option<String>,
+    sip_create: Option<String>,
     server: Option<String>,
     domain: Option<String>,
     muc_domain: Option<String>,
@@ -238,6 +277,12 @@ pub struct Scenario {
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub mode: Mode,
+    pub protocol: Protocol,
+    pub sip_transport: SipTransport,
+    /// Templates: `{room}` (local part of the room), `{muc_domain}`, `{nick}`.
+    pub sip_room_uri: String,
+    pub sip_join: String,
+    pub sip_create: String,
     pub server: String,
     pub domain: String,
     pub muc_domain: String,
@@ -354,6 +399,23 @@ impl Config {
         }
         let cfg = Config {
             mode: args.mode.or(file.mode).unwrap_or(Mode::Chat),
+            protocol: args.protocol.or(file.protocol).unwrap_or(Protocol::Xmpp),
+            sip_transport: args
+                .sip_transport
+                .or(file.sip_transport)
+                .unwrap_or(SipTransport::Udp),
+            sip_room_uri: args
+                .sip_room_uri
+                .or(file.sip_room_uri)
+                .unwrap_or_else(|| "sip:{room}@{muc_domain}".into()),
+            sip_join: args
+                .sip_join
+                .or(file.sip_join)
+                .unwrap_or_else(|| "#join {nick}".into()),
+            sip_create: args
+                .sip_create
+                .or(file.sip_create)
+                .unwrap_or_else(|| "#create {room}".into()),
             server: args
                 .server
                 .or(file.server)
@@ -427,7 +489,7 @@ impl Config {
         if self.occupants == Some(0) {
             bail!("occupants must be at least 1");
         }
-        if self.tls != Tls::Off && self.ca.is_none() {
+        if self.protocol == Protocol::Xmpp && self.tls != Tls::Off && self.ca.is_none() {
             bail!("--ca FILE is needed to verify the server's certificate (or use --tls off)");
         }
         Ok(())
@@ -537,6 +599,21 @@ mod tests {
         ));
         assert!(parse_sources("127.0.0.9-127.0.0.2").is_err());
         assert_eq!(parse_sources("::1").expect("v6").len(), 1);
+    }
+
+    #[test]
+    fn sip_settings() {
+        let file: Scenario = toml::from_str(
+            "protocol = 'sip'\nsip_transport = 'tcp'\nsip_join = '#join {nick} now'",
+        )
+        .expect("parses");
+        // SIP needs no CA.
+        let c = Config::merge(args(&["--sip-create", ""]), file, Path::new("")).expect("valid");
+        assert_eq!(c.protocol, Protocol::Sip);
+        assert_eq!(c.sip_transport, SipTransport::Tcp);
+        assert_eq!(c.sip_join, "#join {nick} now");
+        assert_eq!(c.sip_create, "");
+        assert_eq!(c.sip_room_uri, "sip:{room}@{muc_domain}");
     }
 
     #[test]

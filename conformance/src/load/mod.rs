@@ -1,5 +1,6 @@
 //! `palaver-conformance load`: the load generator. It logs many users in over plain XMPP
-//! (any server: STARTTLS or direct TLS, SASL SCRAM/PLAIN, bind, XEP-0045 join), spreads them
+//! (any server: STARTTLS or direct TLS, SASL SCRAM/PLAIN, bind, XEP-0045 join) or as SIP
+//! user agents in pager-mode rooms (`--protocol sip`: REGISTER, join command), spreads them
 //! over rooms and then, in `chat` mode, has them post at a fixed rate (or closed-loop) and
 //! measures each post's end-to-end latency to every other occupant; in `idle` mode it holds
 //! the sessions and pings from each. It reports connections, login+join rate, messages,
@@ -11,21 +12,25 @@
 //! at once), then `Chat { start, end }` or, in idle mode, a hold followed by `Ping`, then
 //! `Stop` after the drain. Everything is bounded by a hard deadline computed up front.
 //!
-//! Extension point — protocols: [`Protocol`] selects the session driver. Only XMPP exists
-//! today ([`session`]); a SIP pager driver (REGISTER, `#join`, MESSAGE posts carrying the
-//! same [`stamp`]) plugs in as another module with the same contract — run until
-//! [`Phase::Stop`], count into [`stats::Stats`] — and a `Protocol::SipPager` arm in
-//! [`spawn_session`]; the coordinator, stats and report stay as they are.
+//! Protocols: [`Protocol`] selects the session driver — XMPP ([`session`]) or SIP pager rooms
+//! ([`sip_session`]: REGISTER with digest, the join command as a MESSAGE to the room URI,
+//! MESSAGE posts carrying the same [`stamp`]). Both have the same contract — run until
+//! [`Phase::Stop`], count into [`stats::Stats`] — so the coordinator, stats and report are
+//! shared.
 
 pub mod config;
 mod procstat;
 mod report;
 mod session;
+mod sip_client;
+mod sip_live;
+mod sip_session;
+mod sip_ua;
 mod stamp;
 mod stats;
 mod users;
 
-pub use config::LoadArgs;
+pub use config::{LoadArgs, Protocol};
 
 use crate::client::{tls_config, ConnectOptions};
 use anyhow::{bail, Context, Result};
@@ -49,12 +54,6 @@ const POLL: Duration = Duration::from_millis(20);
 const PROGRESS: Duration = Duration::from_secs(5);
 /// Between the end of the ramp and the first post.
 const CHAT_LEAD: Duration = Duration::from_millis(200);
-
-/// The protocol the sessions speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Xmpp,
-}
 
 /// Where the run is; sessions follow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +101,7 @@ fn spawn_session(
 ) {
     match protocol {
         Protocol::Xmpp => tasks.spawn(session::run(shared, idx, permit)),
+        Protocol::Sip => tasks.spawn(sip_session::run(shared, idx, permit)),
     };
 }
 
@@ -120,6 +120,7 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
     warn_fd_limit(users.len());
     let tls = match (&cfg.tls, &cfg.ca) {
         (Tls::Off, _) => None,
+        _ if cfg.protocol == Protocol::Sip => None,
         (_, Some(ca)) => Some(tls_config(ca)?),
         (_, None) => bail!("--ca is required with TLS"),
     };
@@ -181,7 +182,7 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         let Ok(Ok(permit)) = timeout_at(hard_deadline, logins.clone().acquire_owned()).await else {
             break;
         };
-        spawn_session(&mut tasks, Protocol::Xmpp, shared.clone(), i, permit);
+        spawn_session(&mut tasks, cfg.protocol, shared.clone(), i, permit);
         attempted += 1;
         reap(&mut tasks);
         if last_progress.elapsed() >= PROGRESS {
@@ -344,6 +345,8 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
             .map(|(k, v)| (k.name(), v))
             .collect(),
         errors_total: stats.errors().iter().map(|(_, v)| v).sum(),
+        sip_retransmissions: (cfg.protocol == Protocol::Sip)
+            .then(|| stats.retransmissions.load(Relaxed)),
         error_examples: stats.examples(),
         target: target_summary,
         generator: generator.summary(measure_from, measure_to),

@@ -2,7 +2,7 @@
 //! Latencies are in milliseconds (recorded in microseconds); the JSON field names are
 //! documented in docs/load.md and are what scripts (bench-compare) read.
 
-use super::config::{Config, Mode};
+use super::config::{Config, Mode, Protocol};
 use super::procstat::ProcSummary;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -126,6 +126,9 @@ pub struct Report {
     /// Counts by kind (every kind present, zero or not).
     pub errors: BTreeMap<&'static str, u64>,
     pub errors_total: u64,
+    /// SIP over UDP: requests retransmitted (no final response within T1, doubling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_retransmissions: Option<u64>,
     pub error_examples: Vec<String>,
     /// The server process (`--pid`).
     pub target: Option<ProcSummary>,
@@ -150,14 +153,17 @@ impl Report {
     pub fn table(&self) -> String {
         let mut t = String::new();
         let c = &self.connections;
+        let transport = match self.config.protocol {
+            Protocol::Xmpp => format!("XMPP, {:?}", self.config.tls),
+            Protocol::Sip => format!("SIP over {:?}", self.config.sip_transport),
+        };
         let _ = writeln!(
             t,
-            "palaver-conformance load — {:?} mode, {} users, {} rooms, server {} ({:?})",
+            "palaver-conformance load — {:?} mode, {} users, {} rooms, server {} ({transport})",
             self.mode,
             self.users,
             self.config.rooms.len(),
             self.config.server,
-            self.config.tls
         );
         let row = |t: &mut String, k: &str, v: String| {
             let _ = writeln!(t, "  {k:<22} {v}");
@@ -235,6 +241,9 @@ impl Report {
                 errors.join(", ")
             },
         );
+        if let Some(n) = self.sip_retransmissions {
+            row(&mut t, "SIP retransmissions", n.to_string());
+        }
         for e in &self.error_examples {
             let _ = writeln!(t, "  {:<22}   e.g. {e}", "");
         }

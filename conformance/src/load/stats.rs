@@ -120,6 +120,8 @@ pub struct Stats {
     /// Idle mode: sessions that got a ping answer, and those under one second.
     pub pinged: AtomicU64,
     pub healthy: AtomicU64,
+    /// SIP over UDP: requests sent again because no final response had come.
+    pub retransmissions: AtomicU64,
     /// Per room: posts sent and occupants joined (for the expected deliveries).
     pub room_sent: Vec<AtomicU64>,
     pub room_joined: Vec<AtomicU32>,
@@ -153,6 +155,7 @@ impl Stats {
             last_delivery_us: AtomicU64::new(0),
             pinged: AtomicU64::new(0),
             healthy: AtomicU64::new(0),
+            retransmissions: AtomicU64::new(0),
             room_sent: (0..rooms).map(|_| AtomicU64::new(0)).collect(),
             room_joined: (0..rooms).map(|_| AtomicU32::new(0)).collect(),
             errors: Default::default(),

@@ -360,7 +360,10 @@ mod tests {
             is_self: true,
             sees_real_address: true,
         };
-        assert_eq!(encode_slot(&live, moderator_self), encode_slot(&live, flags));
+        assert_eq!(
+            encode_slot(&live, moderator_self),
+            encode_slot(&live, flags)
+        );
         assert_eq!(
             encode_event(&live, moderator_self, "conference.localhost", None),
             encode_event(&live, flags, "conference.localhost", None)
