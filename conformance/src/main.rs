@@ -1,9 +1,11 @@
 //! palaver-conformance: a black-box client toolkit for group-chat servers. Today it has the
-//! `load` subcommand, the load generator (see docs/load.md); the conformance cases (issue 7)
+//! `load` subcommand, the load generator (see docs/load.md), and the conformance suite (issue 7,
+//! docs/conformance.md): `xmpp` runs the XMPP cases against a server, `list` prints them. Both
 //! build on the same XMPP client ([`client`]).
 
 mod client;
 mod load;
+mod suite;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,14 +21,21 @@ struct Cli {
 enum Command {
     /// Log many XMPP users in, spread them over rooms, post and measure delivery latency
     /// (chat mode) or hold idle sessions (idle mode); report as a table and JSON.
-    Load(load::LoadArgs),
+    Load(Box<load::LoadArgs>),
+    /// Run the XMPP conformance cases against a server; print a table and a summary, exit
+    /// non-zero when a case failed.
+    Xmpp(Box<suite::XmppArgs>),
+    /// List every conformance case: id, clause, description.
+    List,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Load(args) => load::run(args).await,
+        Command::Load(args) => load::run(*args).await,
+        Command::Xmpp(args) => suite::run(*args).await,
+        Command::List => Ok(suite::list()),
     };
     result.unwrap_or_else(|e| {
         eprintln!("palaver-conformance: {e:#}");
