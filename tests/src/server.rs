@@ -628,15 +628,26 @@ pub fn workspace_dir() -> PathBuf {
 
 /// Fails if a source file of a crate linked into the binary is newer than the binary.
 fn check_fresh(bin: &Path, workspace: &Path) -> Result<()> {
+    check_fresh_against(
+        bin,
+        workspace,
+        &["gateway", "core", "dialects", "certs"],
+        "palaver-gateway",
+    )
+}
+
+/// Fails if a source file under one of `crates` is newer than `bin` (`package` is what to
+/// rebuild).
+fn check_fresh_against(bin: &Path, workspace: &Path, crates: &[&str], package: &str) -> Result<()> {
     let built = std::fs::metadata(bin)?.modified()?;
     let mut newest: Option<(SystemTime, PathBuf)> = None;
-    for krate in ["gateway", "core", "dialects", "certs"] {
+    for krate in crates {
         newest_source(&workspace.join(krate), &mut newest);
     }
     if let Some((time, path)) = newest {
         if time > built {
             bail!(
-                "the palaver binary {} is older than {} — rebuild it (`cargo build -p palaver-gateway`; \
+                "the binary {} is older than {} — rebuild it (`cargo build -p {package}`; \
                  scripts/test does it), or set PALAVER_E2E_ALLOW_STALE=1",
                 bin.display(),
                 path.display()
@@ -644,6 +655,27 @@ fn check_fresh(bin: &Path, workspace: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `palaver-conformance` binary beside `palaver` (load generator and conformance suite),
+/// refused when older than its sources unless `PALAVER_E2E_ALLOW_STALE` is set.
+pub fn conformance_bin() -> Result<PathBuf> {
+    let tool = palaver_bin()?.with_file_name("palaver-conformance");
+    if !tool.is_file() {
+        bail!(
+            "missing {} (cargo build -p palaver-conformance; scripts/test does it)",
+            tool.display()
+        );
+    }
+    if std::env::var_os("PALAVER_E2E_ALLOW_STALE").is_none() {
+        check_fresh_against(
+            &tool,
+            &workspace_dir(),
+            &["conformance", "dialects"],
+            "palaver-conformance",
+        )?;
+    }
+    Ok(tool)
 }
 
 fn newest_source(dir: &Path, newest: &mut Option<(SystemTime, PathBuf)>) {

@@ -6,11 +6,10 @@
 //! `PALAVER_E2E_ALLOW_STALE=1`).
 
 use anyhow::{ensure, Context as _, Result};
-use palaver_e2e::server::{palaver_bin, workspace_dir};
 use palaver_e2e::{must, password_of, ServerOptions, Store, TestServer, DOMAIN, MUC_DOMAIN};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Bound of the whole suite run.
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
@@ -92,51 +91,7 @@ async fn list_ids() -> Result<Vec<String>> {
         .collect())
 }
 
-/// The `palaver-conformance` binary beside `palaver`, refused when older than its sources.
+/// The `palaver-conformance` binary (see `palaver_e2e::server::conformance_bin`).
 fn tool() -> Result<PathBuf> {
-    let tool = palaver_bin()?.with_file_name("palaver-conformance");
-    ensure!(
-        tool.is_file(),
-        "missing {} (cargo build -p palaver-conformance)",
-        tool.display()
-    );
-    if std::env::var_os("PALAVER_E2E_ALLOW_STALE").is_none() {
-        let built = std::fs::metadata(&tool)?.modified()?;
-        let ws = workspace_dir();
-        let mut newest = None;
-        for dir in ["conformance", "dialects/src"] {
-            newest_source(&ws.join(dir), &mut newest);
-        }
-        if let Some((time, path)) = newest {
-            ensure!(
-                time <= built,
-                "{} is older than {} — rebuild it (cargo build -p palaver-conformance), or set \
-                 PALAVER_E2E_ALLOW_STALE=1",
-                tool.display(),
-                path.display()
-            );
-        }
-    }
-    Ok(tool)
-}
-
-fn newest_source(dir: &Path, newest: &mut Option<(SystemTime, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = entry.metadata() else {
-            continue;
-        };
-        if meta.is_dir() {
-            newest_source(&path, newest);
-        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
-            if let Ok(t) = meta.modified() {
-                if newest.as_ref().is_none_or(|(n, _)| t > *n) {
-                    *newest = Some((t, path));
-                }
-            }
-        }
-    }
+    palaver_e2e::server::conformance_bin()
 }
