@@ -67,6 +67,31 @@ pub enum Rate {
     ClosedLoop,
 }
 
+/// How far apart the first posts of closed-loop posters are spread.
+const CLOSED_LOOP_SPREAD: Duration = Duration::from_millis(50);
+
+impl Rate {
+    /// When poster `idx` posts first in a chat phase starting at `start`: a fixed per-poster
+    /// offset (golden-ratio sequence) spreads posters over one interval.
+    pub fn first_post(self, idx: usize, start: tokio::time::Instant) -> tokio::time::Instant {
+        let spread = match self {
+            Rate::PerSecond(r) => Duration::from_secs_f64(1.0 / r),
+            Rate::ClosedLoop => CLOSED_LOOP_SPREAD,
+        };
+        let frac = (idx as f64 * 0.618_033_988_749_895).fract();
+        start + spread.mul_f64(frac)
+    }
+
+    /// The post after the one due at `at`: on schedule for a fixed rate; none for closed loop
+    /// (the echo schedules it).
+    pub fn next_post(self, at: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        match self {
+            Rate::PerSecond(r) => Some(at + Duration::from_secs_f64(1.0 / r)),
+            Rate::ClosedLoop => None,
+        }
+    }
+}
+
 impl std::str::FromStr for Rate {
     type Err = String;
     fn from_str(s: &str) -> Result<Rate, String> {

@@ -7,7 +7,7 @@
 
 use super::config::{Mode, Rate};
 use super::stamp::{self, Stamp};
-use super::stats::Recorder;
+use super::stats::{micros, Recorder};
 use super::{Phase, Shared};
 use crate::client::{body_text, error_condition, Client, ClientError, ErrorKind};
 use palaver_dialects::xmpp::element::Element;
@@ -15,14 +15,10 @@ use palaver_dialects::xmpp::escape::escape_attr;
 use std::io::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 const NS_DELAY: &str = "urn:xmpp:delay";
-/// Spread of the first closed-loop posts after the chat window opens.
-const CLOSED_LOOP_SPREAD: Duration = Duration::from_millis(50);
-
 /// Runs session `idx` to its end. `permit` (a login slot) is released once it is in its room.
 pub async fn run(shared: Arc<Shared>, idx: usize, permit: OwnedSemaphorePermit) {
     let Some(user) = shared.users.get(idx) else {
@@ -86,10 +82,6 @@ pub async fn run(shared: Arc<Shared>, idx: usize, permit: OwnedSemaphorePermit) 
         Err(e) => stats.error(&user.name, &e),
     }
     stats.session_down();
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The state of a session that is in its room.
@@ -191,13 +183,7 @@ impl<'a> Live<'a> {
             Phase::Chat { start, end } => {
                 self.chat_end = Some(end);
                 if self.poster {
-                    // A fixed, per-session phase offset spreads posters over the interval.
-                    let spread = match self.shared.cfg.rate {
-                        Rate::PerSecond(r) => Duration::from_secs_f64(1.0 / r),
-                        Rate::ClosedLoop => CLOSED_LOOP_SPREAD,
-                    };
-                    let frac = (self.idx as f64 * 0.618_033_988_749_895).fract();
-                    self.next_post = Some(start + spread.mul_f64(frac));
+                    self.next_post = Some(self.shared.cfg.rate.first_post(self.idx, start));
                 }
             }
             Phase::Ping => {
@@ -241,10 +227,7 @@ impl<'a> Live<'a> {
                 } else {
                     self.lag.record(micros(now - at));
                     self.post(client).await?;
-                    self.next_post = match self.shared.cfg.rate {
-                        Rate::PerSecond(r) => Some(at + Duration::from_secs_f64(1.0 / r)),
-                        Rate::ClosedLoop => None,
-                    };
+                    self.next_post = self.shared.cfg.rate.next_post(at);
                 }
             }
         }

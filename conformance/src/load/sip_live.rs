@@ -5,19 +5,16 @@
 //! `nick: <stamp>` lines of room MESSAGEs; in idle mode it pings once with OPTIONS.
 
 use super::config::{Mode, Rate, SipTransport};
-use super::sip_session::{micros, TIMER_F};
+use super::sip_session::TIMER_F;
 use super::sip_ua::{Ua, T1, T2};
 use super::stamp::{self, Stamp};
-use super::stats::Recorder;
+use super::stats::{micros, Recorder};
 use super::{Phase, Shared};
 use crate::client::{ClientError, ErrorKind};
 use palaver_dialects::sip::{Method, SipMessage};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
-
-/// Spread of the first closed-loop posts after the chat window opens.
-const CLOSED_LOOP_SPREAD: Duration = Duration::from_millis(50);
 
 /// What a request of ours in flight is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,12 +128,7 @@ impl<'a> Live<'a> {
             Phase::Chat { start, end } => {
                 self.chat_end = Some(end);
                 if self.poster {
-                    let spread = match self.shared.cfg.rate {
-                        Rate::PerSecond(r) => Duration::from_secs_f64(1.0 / r),
-                        Rate::ClosedLoop => CLOSED_LOOP_SPREAD,
-                    };
-                    let frac = (self.idx as f64 * 0.618_033_988_749_895).fract();
-                    self.next_post = Some(start + spread.mul_f64(frac));
+                    self.next_post = Some(self.shared.cfg.rate.first_post(self.idx, start));
                 }
             }
             Phase::Ping => {
@@ -190,10 +182,7 @@ impl<'a> Live<'a> {
             } else {
                 self.lag.record(micros(now - at));
                 self.post(ua).await?;
-                self.next_post = match self.shared.cfg.rate {
-                    Rate::PerSecond(r) => Some(at + Duration::from_secs_f64(1.0 / r)),
-                    Rate::ClosedLoop => None,
-                };
+                self.next_post = self.shared.cfg.rate.next_post(at);
             }
         }
         Ok(())

@@ -9,6 +9,7 @@ use super::config::SipTransport;
 use super::sip_client::SipConn;
 use super::sip_live::Live;
 use super::sip_ua::Ua;
+use super::stats::micros;
 use super::Shared;
 use crate::client::{ClientError, ErrorKind};
 use palaver_dialects::sip::{Method, SipMessage};
@@ -24,10 +25,6 @@ const EXPIRES: u32 = 3600;
 pub(super) const TIMER_F: Duration = Duration::from_secs(32);
 /// How long the unregistration at stop may take.
 const UNREGISTER: Duration = Duration::from_secs(2);
-
-pub(super) fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
 
 /// Fills `{room}`, `{muc_domain}` and `{nick}` in a template.
 fn fill(template: &str, room: &str, muc_domain: &str, nick: &str) -> String {

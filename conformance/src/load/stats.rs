@@ -8,6 +8,7 @@ use crate::client::{ClientError, ErrorKind};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Samples a session buffers before adding them to its shard.
 pub const BATCH: usize = 64;
@@ -211,6 +212,11 @@ impl Stats {
             .map(|(s, j)| s.load(Relaxed) * u64::from(j.load(Relaxed).saturating_sub(1)))
             .sum()
     }
+}
+
+/// A duration in whole microseconds, as the histograms record it (saturating).
+pub(super) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
