@@ -8,11 +8,9 @@ use super::bindings::Target;
 use super::commands::Outcome;
 use super::occupant;
 use super::SipService;
-use bytes::Bytes;
+use crate::xmpp::invitation::{mediated_decline, mediated_invitation};
 use palaver_core::engine::{ClientId, RoomCommand};
 use palaver_core::UserId;
-use palaver_dialects::xmpp::element::Element;
-use palaver_dialects::xmpp::ns;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,22 +83,14 @@ pub async fn invite(
     };
     let mut reached = offer_over_sip(svc, room, user, &ticket.inviter_nick, &invitee);
     let room_jid = format!("{room}@{}", svc.room_domain);
-    let mut x = Element::new("x", ns::MUC_USER).with_child(
-        Element::new("invite", ns::MUC_USER).with_attr("from", user.to_string().as_str()),
-    );
-    if let Some(pw) = ticket.password {
-        x.append_child(Element::new("password", ns::MUC_USER).with_text(pw));
-    }
-    let body = format!("{} invites you to the room {room_jid}", ticket.inviter_nick);
-    let msg = Element::new("message", ns::CLIENT)
-        .with_attr("from", room_jid.as_str())
-        .with_child(x)
-        .with_child(Element::new("body", ns::CLIENT).with_text(body));
-    reached += svc.xmpp.router.deliver(
-        &invitee.to_string(),
+    let msg = mediated_invitation(
+        &room_jid,
+        user.as_str(),
+        &ticket.inviter_nick,
         None,
-        Bytes::from(msg.to_bytes(ns::CLIENT)),
+        ticket.password.as_deref(),
     );
+    reached += svc.xmpp.router.deliver(&invitee.to_string(), None, msg);
     if reached == 0 {
         return Outcome::failed(
             480,
@@ -213,17 +203,8 @@ pub async fn reject(svc: &Arc<SipService>, user: &UserId, room: &str) -> Outcome
         });
     }
     let room_jid = format!("{room}@{}", svc.room_domain);
-    let msg = Element::new("message", ns::CLIENT)
-        .with_attr("from", room_jid.as_str())
-        .with_child(Element::new("x", ns::MUC_USER).with_child(
-            Element::new("decline", ns::MUC_USER).with_attr("from", user.to_string().as_str()),
-        ))
-        .with_child(Element::new("body", ns::CLIENT).with_text(text));
-    svc.xmpp.router.deliver(
-        &inv.inviter.to_string(),
-        None,
-        Bytes::from(msg.to_bytes(ns::CLIENT)),
-    );
+    let msg = mediated_decline(&room_jid, user.as_str(), None, Some(&text));
+    svc.xmpp.router.deliver(&inv.inviter.to_string(), None, msg);
     Outcome::ok_text(format!("You declined the invitation to {room}."))
 }
 

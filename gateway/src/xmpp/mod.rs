@@ -4,6 +4,7 @@
 mod backoff;
 mod conn;
 mod dispatch;
+pub mod invitation;
 mod local;
 mod mam;
 mod muc;

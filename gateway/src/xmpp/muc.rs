@@ -3,10 +3,10 @@
 //! service, rooms and occupants (handed to `muc_iq` and `mam`).
 
 use super::dispatch::reply_error;
+use super::invitation::{mediated_decline, mediated_invitation};
 use super::session::{Completion, Session};
 use super::stanza_error::room_error_element;
 use super::{mam, muc_iq};
-use bytes::Bytes;
 use palaver_core::engine::{HistoryRequest, JoinRequest, RoomCommand};
 use palaver_core::UserId;
 use palaver_dialects::xmpp::datetime::parse_millis;
@@ -270,19 +270,9 @@ async fn invitations(session: &mut Session, el: &Element, room: &Arc<str>, x: &E
         let Some(to) = decline.attr("to").and_then(|t| Jid::parse(t).ok()) else {
             continue;
         };
-        let mut out_x = Element::new("x", ns::MUC_USER);
-        let mut d = Element::new("decline", ns::MUC_USER).with_attr("from", session.user.as_str());
-        if let Some(r) = decline.child_text("reason", ns::MUC_USER) {
-            d.append_child(Element::new("reason", ns::MUC_USER).with_text(r));
-        }
-        out_x.append_child(d);
-        let msg = Element::new("message", ns::CLIENT)
-            .with_attr("from", room_jid.as_str())
-            .with_child(out_x);
-        session
-            .svc
-            .router
-            .deliver(&to.bare(), None, Bytes::from(msg.to_bytes(ns::CLIENT)));
+        let reason = decline.child_text("reason", ns::MUC_USER);
+        let msg = mediated_decline(&room_jid, session.user.as_str(), reason.as_deref(), None);
+        session.svc.router.deliver(&to.bare(), None, msg);
     }
     for invite in x.children_named("invite", ns::MUC_USER) {
         let Some(invitee) = invite.attr("to").and_then(|t| Jid::parse(t).ok()) else {
@@ -327,28 +317,14 @@ async fn invitations(session: &mut Session, el: &Element, room: &Arc<str>, x: &E
                     if let Some(relay) = svc.ctx.invitation_relay.get() {
                         relay.relay(&room_name, &inviter, &ticket.inviter_nick, &user);
                     }
-                    let mut inv =
-                        Element::new("invite", ns::MUC_USER).with_attr("from", from_jid.as_str());
-                    if let Some(r) = &reason {
-                        inv.append_child(
-                            Element::new("reason", ns::MUC_USER).with_text(r.as_str()),
-                        );
-                    }
-                    let mut x = Element::new("x", ns::MUC_USER).with_child(inv);
-                    if let Some(pw) = ticket.password {
-                        x.append_child(Element::new("password", ns::MUC_USER).with_text(pw));
-                    }
-                    let body =
-                        format!("{} invites you to the room {room_jid}", ticket.inviter_nick);
-                    let msg = Element::new("message", ns::CLIENT)
-                        .with_attr("from", room_jid.as_str())
-                        .with_child(x)
-                        .with_child(Element::new("body", ns::CLIENT).with_text(body));
-                    svc.router.deliver(
-                        &invitee.bare(),
-                        None,
-                        Bytes::from(msg.to_bytes(ns::CLIENT)),
+                    let msg = mediated_invitation(
+                        &room_jid,
+                        &from_jid,
+                        &ticket.inviter_nick,
+                        reason.as_deref(),
+                        ticket.password.as_deref(),
                     );
+                    svc.router.deliver(&invitee.bare(), None, msg);
                     Completion::Nothing
                 }
                 Ok(Err(e)) => Completion::Send(
