@@ -108,12 +108,7 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
             .with_header("Allow-Events", "conference");
         return svc.respond(req, flow, resp).await;
     }
-    let room = req.request_uri().and_then(|uri| {
-        uri.host
-            .eq_ignore_ascii_case(&svc.room_domain)
-            .then(|| uri.user_unescaped())
-            .flatten()
-    });
+    let room = svc.room_named_by(req);
     let Some(room) = room.and_then(|r| palaver_core::engine::validate_room_name(&r).ok()) else {
         let resp = svc.reply(req, 404, "Not Found");
         return svc.respond(req, flow, resp).await;

@@ -182,6 +182,16 @@ impl SipService {
         tasks
     }
 
+    /// The room a request is addressed to: the user part of a Request-URI in the room
+    /// domain (not yet validated as a room name).
+    pub fn room_named_by(&self, req: &palaver_dialects::sip::SipMessage) -> Option<String> {
+        let uri = req.request_uri()?;
+        if !uri.host.eq_ignore_ascii_case(&self.room_domain) {
+            return None;
+        }
+        uri.user_unescaped()
+    }
+
     /// `sip:room@conference.<domain>`.
     pub fn room_uri(&self, room: &str) -> String {
         format!("sip:{room}@{}", self.room_domain)

@@ -33,12 +33,7 @@ enum Body {
 
 /// Handles a MESSAGE.
 pub async fn on_message(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
-    let room = req.request_uri().and_then(|uri| {
-        uri.host
-            .eq_ignore_ascii_case(&svc.room_domain)
-            .then(|| uri.user_unescaped())
-            .flatten()
-    });
+    let room = svc.room_named_by(req);
     let Some(room) = room else {
         let resp = svc.reply(req, 404, "Not Found");
         return svc.respond(req, flow, resp).await;
