@@ -63,6 +63,18 @@ pub async fn xmpp_available(server: &TestServer, user: &str) -> anyhow::Result<R
     Ok(c)
 }
 
+/// Reads from a connection the server should have closed at once: passes on EOF or a reset,
+/// fails if any byte arrives or the connection stays open for [`STEP_TIMEOUT`].
+pub async fn expect_closed_silently(mut tcp: tokio::net::TcpStream) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(STEP_TIMEOUT, tcp.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Ok(()),
+        Ok(Ok(n)) => anyhow::bail!("a refused connection got {n} bytes"),
+        Err(_) => anyhow::bail!("the connection was left open"),
+    }
+}
+
 /// A short random lowercase hex string (for unique names).
 pub fn random_hex(len: usize) -> String {
     let mut s = uuid::Uuid::new_v4().simple().to_string();
