@@ -93,6 +93,9 @@ pub async fn user(mut config: Config, cmd: UserCommand) -> anyhow::Result<()> {
                 say(user.as_str());
             }
         }
+        UserCommand::Import { file } => {
+            crate::user_import::run(store, &file, &config.domain).await?;
+        }
     }
     Ok(())
 }

@@ -69,6 +69,13 @@ pub enum UserCommand {
     Del { jid: String },
     /// List accounts
     List,
+    /// Create many accounts from a file of `user:password` lines (`user` is a local part of the
+    /// served domain or a full address; blank lines and `#` comments skipped). Existing
+    /// accounts are left as they are.
+    Import {
+        /// The file to read (`-` for standard input)
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ mod context;
 mod logging;
 mod signals;
 mod sip;
+mod user_import;
 mod xmpp;
 
 use clap::{CommandFactory, Parser};

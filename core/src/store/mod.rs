@@ -45,6 +45,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- users ----
     /// Fails with `AlreadyExists` when the user exists.
     async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Creates many users in one transaction (bulk import); a user that exists already is
+    /// left as it is. Returns, per input record, whether it was added.
+    async fn create_users(&self, users: &[UserRecord]) -> StoreResult<Vec<bool>>;
     /// Replaces credentials (SCRAM keys and SIP digest; a `None` digest clears the stored one),
     /// keeps `created_at`; `NotFound` when absent.
     async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;

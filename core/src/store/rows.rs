@@ -62,6 +62,12 @@ pub(in crate::store) const INSERT_USER: &str = concat!(
     user_cols!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
+/// [`INSERT_USER`] that skips a user who exists already (bulk import).
+pub(in crate::store) const INSERT_USER_IF_ABSENT: &str = concat!(
+    "INSERT INTO users (",
+    user_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (user_id) DO NOTHING"
+);
 /// Binds: the first [`USER_UPDATE_VALS`] of [`user_vals`] (created_at is kept as stored).
 pub(in crate::store) const UPDATE_USER: &str = "UPDATE users SET sha1_salt = $2, sha1_iter = $3, \
      sha1_stored = $4, sha1_server = $5, sha256_salt = $6, sha256_iter = $7, sha256_stored = $8, \

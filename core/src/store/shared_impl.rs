@@ -74,6 +74,20 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn create_users(&self, users: &[UserRecord]) -> StoreResult<Vec<bool>> {
+                let mut tx = self.pool.begin().await?;
+                let mut added = Vec::with_capacity(users.len());
+                for user in users {
+                    let done = bind_vals(query(INSERT_USER_IF_ABSENT), user_vals(user))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(write_err)?;
+                    added.push(done.rows_affected() > 0);
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
             async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
                 let mut vals = user_vals(user);
                 vals.truncate(USER_UPDATE_VALS);

@@ -58,6 +58,31 @@ pub async fn users_crud(cx: &Ctx) {
     assert_eq!(s.list_users().await.expect("list").len(), 2);
 }
 
+pub async fn users_bulk_create(cx: &Ctx) {
+    let s = &*cx.store;
+    let kept = user("bob@example.com", 2);
+    s.create_user(&kept).await.expect("create");
+    let batch = [
+        user("alice@example.com", 1),
+        user("bob@example.com", 7),
+        user("carol@other.org", 3),
+    ];
+    let added = s.create_users(&batch).await.expect("bulk create");
+    assert_eq!(added, [true, false, true]);
+    // the existing account keeps its own credentials
+    let bob = s.get_user(&kept.user).await.expect("get").expect("bob");
+    assert_eq!(bob, kept);
+    assert_eq!(
+        s.get_user(&batch[2].user).await.expect("get"),
+        Some(batch[2].clone())
+    );
+    assert_eq!(s.list_users().await.expect("list").len(), 3);
+    assert_eq!(
+        s.create_users(&[]).await.expect("empty"),
+        Vec::<bool>::new()
+    );
+}
+
 pub async fn categories_crud(cx: &Ctx) {
     let s = &*cx.store;
     let eng = category("Engineering");

@@ -32,7 +32,7 @@ pub type TestFn = for<'a> fn(&'a Ctx) -> BoxFuture<'a, ()>;
 macro_rules! store_suite {
     ($run:path) => {
         common::store_suite!(@each $run;
-            users_crud, categories_crud, rooms_crud, room_config_round_trip,
+            users_crud, users_bulk_create, categories_crud, rooms_crud, room_config_round_trip,
             delete_room_cascades, delete_category_keeps_rooms, affiliations,
             append_batches_and_conflicts, last_seq_and_large_batches, history_queries,
             count_messages, message_by_stanza_id, reopen_keeps_data,
