@@ -8,7 +8,7 @@ use super::events::{DeliveryFlags, RoomEvent};
 use super::handle::{Engine, Inner};
 use super::occupants::Occupants;
 use super::watchers::Watchers;
-use crate::model::{Affiliation, Category, Role, RoomRecord, StoredMessage, UserId, Whois};
+use crate::model::{Affiliation, Category, Millis, Role, RoomRecord, StoredMessage, UserId, Whois};
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -48,6 +48,10 @@ pub(super) struct Room {
     pub(super) watchers: Watchers,
     pub(super) recent: VecDeque<Arc<StoredMessage>>,
     pub(super) next_seq: i64,
+    /// Time stamp of the newest message: a post is never stamped earlier, so the archive's seq
+    /// and time orders agree (the store turns time filters into seq bounds) even when the
+    /// clock steps back.
+    pub(super) last_ts: Millis,
     /// Set when the room was created by a join and that creator has not entered yet.
     pub(super) just_created: bool,
     /// The room is gone (destroyed / emptied temporary room): stop the task.
@@ -88,13 +92,14 @@ pub(super) async fn spawn(
         from_end: true,
         ..Default::default()
     };
-    let recent = store
+    let recent: VecDeque<Arc<StoredMessage>> = store
         .history(record.id, &query)
         .await
         .map_err(internal)?
         .into_iter()
         .map(Arc::new)
         .collect();
+    let last_ts = recent.back().map_or(0, |m| m.ts);
     let (tx, rx) = mpsc::channel(engine.config.room_queue.max(16));
     let room = Room {
         name: Arc::from(record.name.as_str()),
@@ -106,6 +111,7 @@ pub(super) async fn spawn(
         watchers: Watchers::default(),
         recent,
         next_seq: last_seq + 1,
+        last_ts,
         just_created,
         closed: false,
         pending: FuturesOrdered::new(),
@@ -342,9 +348,10 @@ impl Room {
             occupant_id: occ.occupant_id.clone(),
             body,
             extra,
-            ts: super::handle::now_millis(),
+            ts: super::handle::now_millis().max(self.last_ts),
         });
         self.next_seq += 1;
+        self.last_ts = message.ts;
         let done = self.engine.commit.submit((*message).clone()).await;
         self.pending.push_back(Box::pin(async move {
             let result = match done.await {

@@ -110,6 +110,8 @@ pub trait Store: Send + Sync + 'static {
         stanza_id: &str,
     ) -> StoreResult<Option<StoredMessage>>;
     /// Number of messages in the room matching the query's bounds (limit/from_end ignored).
+    /// Exact up to `EXACT_COUNT_LIMIT` candidates; above it, without a sender filter, the
+    /// span of matching seqs (exact unless seqs have gaps).
     async fn count_messages(&self, room: RoomId, query: &HistoryQuery) -> StoreResult<u64>;
 
     // ---- SIP registrations (the location service) ----

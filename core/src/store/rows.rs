@@ -244,44 +244,89 @@ fn decode_principals(s: &str) -> StoreResult<Vec<Principal>> {
 
 // ---- history ----
 
-/// Builds the SELECT (or COUNT when `count`) for a history query. `$1` is the room. Returns
-/// `None` for a row query with `limit == 0` (nothing to read).
+/// What a history statement reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::store) enum HistoryRead {
+    /// The rows, ordered by seq, at most `limit`.
+    Rows,
+    /// `COUNT(*)` of the matching rows.
+    Count,
+    /// The lowest and the highest matching seq (both NULL when nothing matches): two index
+    /// probes, whatever the size of the range.
+    Bounds,
+}
+
+/// Above this many candidate rows (by seq arithmetic) a count without a sender filter is
+/// taken from the seq bounds instead of `COUNT(*)`, which would read every row: XEP-0059
+/// lets `<count/>` be approximate, and it is exact unless seqs have gaps (a failed commit).
+pub(in crate::store) const EXACT_COUNT_LIMIT: i64 = 10_000;
+
+/// Builds the statement for a history query. `$1` is the room. Returns `None` for a row query
+/// with `limit == 0` (nothing to read).
+///
+/// Time filters are turned into seq bounds — "seq from the first message at or after
+/// `start`" — found with one probe of the `(room_id, ts)` index, so every statement walks the
+/// primary key `(room_id, seq)` in order and reads only the rows it returns, however large
+/// the archive. Rooms stamp messages with non-decreasing times (see the engine's post), so
+/// the seq and time orders agree.
 pub(in crate::store) fn history_sql(
     room: RoomId,
     q: &HistoryQuery,
-    count: bool,
+    read: HistoryRead,
 ) -> Option<(String, Vec<Val<'_>>)> {
-    if !count && q.limit == 0 {
+    if read == HistoryRead::Rows && q.limit == 0 {
         return None;
     }
     let mut vals = vec![Val::I64(room)];
-    let mut sql = String::with_capacity(200);
-    if count {
-        sql.push_str("SELECT COUNT(*) FROM messages WHERE room_id = $1");
-    } else {
-        let _ = write!(
-            sql,
-            "SELECT {MESSAGE_COLS} FROM messages WHERE room_id = $1"
-        );
-    }
-    let filters = [
+    let mut filter = String::with_capacity(200);
+    let seq_filters = [
         (q.after_seq.map(Val::I64), "seq >"),
         (q.before_seq.map(Val::I64), "seq <"),
-        (q.start.map(Val::I64), "ts >="),
-        (q.end.map(Val::I64), "ts <="),
-        (q.sender.as_ref().map(|s| text(s.as_str())), "sender ="),
     ];
-    for (val, op) in filters {
+    for (val, op) in seq_filters {
         if let Some(val) = val {
             vals.push(val);
-            let _ = write!(sql, " AND {op} ${}", vals.len());
+            let _ = write!(filter, " AND {op} ${}", vals.len());
         }
     }
-    if !count {
-        let dir = if q.from_end { "DESC" } else { "ASC" };
-        vals.push(Val::I64(i64::from(q.limit)));
-        let _ = write!(sql, " ORDER BY seq {dir} LIMIT ${}", vals.len());
+    if let Some(start) = q.start {
+        vals.push(Val::I64(start));
+        let _ = write!(
+            filter,
+            " AND seq >= (SELECT seq FROM messages WHERE room_id = $1 AND ts >= ${} \
+             ORDER BY ts ASC, seq ASC LIMIT 1)",
+            vals.len()
+        );
     }
+    if let Some(end) = q.end {
+        vals.push(Val::I64(end));
+        let _ = write!(
+            filter,
+            " AND seq <= (SELECT seq FROM messages WHERE room_id = $1 AND ts <= ${} \
+             ORDER BY ts DESC, seq DESC LIMIT 1)",
+            vals.len()
+        );
+    }
+    if let Some(sender) = &q.sender {
+        vals.push(text(sender.as_str()));
+        let _ = write!(filter, " AND sender = ${}", vals.len());
+    }
+    let sql = match read {
+        HistoryRead::Count => format!("SELECT COUNT(*) FROM messages WHERE room_id = $1{filter}"),
+        HistoryRead::Bounds => format!(
+            "SELECT (SELECT seq FROM messages WHERE room_id = $1{filter} ORDER BY seq ASC LIMIT 1), \
+             (SELECT seq FROM messages WHERE room_id = $1{filter} ORDER BY seq DESC LIMIT 1)"
+        ),
+        HistoryRead::Rows => {
+            let dir = if q.from_end { "DESC" } else { "ASC" };
+            vals.push(Val::I64(i64::from(q.limit)));
+            format!(
+                "SELECT {MESSAGE_COLS} FROM messages WHERE room_id = $1{filter} \
+                 ORDER BY seq {dir} LIMIT ${}",
+                vals.len()
+            )
+        }
+    };
     Some((sql, vals))
 }
 

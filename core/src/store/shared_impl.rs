@@ -206,7 +206,7 @@ macro_rules! impl_store {
                 room: RoomId,
                 q: &HistoryQuery,
             ) -> StoreResult<Vec<StoredMessage>> {
-                let Some((sql, vals)) = history_sql(room, q, false) else {
+                let Some((sql, vals)) = history_sql(room, q, HistoryRead::Rows) else {
                     return Ok(Vec::new());
                 };
                 let query = bind_vals(sqlx::query(AssertSqlSafe(sql)), vals);
@@ -224,7 +224,28 @@ macro_rules! impl_store {
             }
 
             async fn count_messages(&self, room: RoomId, q: &HistoryQuery) -> StoreResult<u64> {
-                let Some((sql, vals)) = history_sql(room, q, true) else {
+                if q.sender.is_none() {
+                    let Some((sql, vals)) = history_sql(room, q, HistoryRead::Bounds) else {
+                        return Ok(0);
+                    };
+                    let bounds = bind_vals(sqlx::query(AssertSqlSafe(sql)), vals)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    let low: Option<i64> = bounds
+                        .try_get(0)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let high: Option<i64> = bounds
+                        .try_get(1)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    match (low, high) {
+                        (Some(low), Some(high)) if high - low >= EXACT_COUNT_LIMIT => {
+                            return Ok(u64::try_from(high - low + 1).unwrap_or(0));
+                        }
+                        (Some(_), Some(_)) => {}
+                        _ => return Ok(0),
+                    }
+                }
+                let Some((sql, vals)) = history_sql(room, q, HistoryRead::Count) else {
                     return Ok(0);
                 };
                 let n = self

@@ -257,6 +257,66 @@ pub async fn count_messages(cx: &Ctx) {
     assert_eq!(s.count_messages(r + 1000, &hq()).await.expect("count"), 0);
 }
 
+/// A big archive with several messages per timestamp: time filters land on the first/last
+/// message of a timestamp, and counts above the exact-count limit come from the seq span.
+pub async fn large_archive_time_bounds_and_counts(cx: &Ctx) {
+    let s = &*cx.store;
+    let r = new_room(s, "big").await;
+    const N: i64 = 12_000;
+    let batch: Vec<StoredMessage> = (1..=N)
+        .map(|seq| {
+            let mut m = msg(
+                r,
+                seq,
+                if seq % 2 == 0 {
+                    "even@h.org"
+                } else {
+                    "odd@h.org"
+                },
+            );
+            m.ts = 100_000 + seq / 4; // four messages share each timestamp
+            m
+        })
+        .collect();
+    for chunk in batch.chunks(1000) {
+        s.append_messages(chunk).await.expect("append");
+    }
+    // seq 4000..=4003 have ts 101_000: a start there begins at 4000, an end there stops at 4003.
+    let page = s
+        .history(r, &hq().start(101_000).limit(3))
+        .await
+        .expect("history");
+    assert_eq!(seqs(&page), [4000, 4001, 4002]);
+    let page = s
+        .history(r, &hq().end(101_000).limit(2).newest())
+        .await
+        .expect("history");
+    assert_eq!(seqs(&page), [4002, 4003]);
+    let page = s
+        .history(r, &hq().start(101_000).end(101_000).limit(10))
+        .await
+        .expect("history");
+    assert_eq!(seqs(&page), [4000, 4001, 4002, 4003]);
+    assert!(s
+        .history(r, &hq().start(200_000).limit(10))
+        .await
+        .expect("history")
+        .is_empty());
+    let cases: Vec<(HistoryQuery, u64)> = vec![
+        (hq(), 12_000),
+        (hq().start(101_000), 8_001),
+        (hq().start(101_000).end(101_000), 4),
+        (hq().start(200_000), 0),
+        (hq().end(99_000), 0),
+        (hq().sender("even@h.org"), 6_000),
+        (hq().sender("even@h.org").start(101_000).end(101_000), 2),
+    ];
+    for (i, (query, want)) in cases.iter().enumerate() {
+        let got = s.count_messages(r, query).await.expect("count");
+        assert_eq!(got, *want, "case {i}: {query:?}");
+    }
+}
+
 pub async fn message_by_stanza_id(cx: &Ctx) {
     let s = &*cx.store;
     let a = new_room(s, "one").await;

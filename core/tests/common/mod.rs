@@ -35,7 +35,7 @@ macro_rules! store_suite {
             users_crud, users_bulk_create, categories_crud, rooms_crud, room_config_round_trip,
             delete_room_cascades, delete_category_keeps_rooms, affiliations,
             append_batches_and_conflicts, last_seq_and_large_batches, history_queries,
-            count_messages, message_by_stanza_id, reopen_keeps_data,
+            count_messages, large_archive_time_bounds_and_counts, message_by_stanza_id, reopen_keeps_data,
             users_sip_digest, passwd_sets_sip_digest, registrations_upsert_and_list,
             registrations_expire, registrations_remove);
 
