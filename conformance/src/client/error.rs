@@ -26,11 +26,15 @@ pub enum ErrorKind {
     Protocol,
     /// A `<message type='error'/>` came back for one of our posts.
     MessageError,
+    /// History mode: a MAM page held fewer results than asked for (or the archive is empty).
+    HistoryShort,
+    /// History mode: a MAM query was answered with an error (or without `<fin/>`).
+    MamError,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Connect,
         ErrorKind::Tls,
         ErrorKind::Auth,
@@ -41,6 +45,8 @@ impl ErrorKind {
         ErrorKind::Closed,
         ErrorKind::Protocol,
         ErrorKind::MessageError,
+        ErrorKind::HistoryShort,
+        ErrorKind::MamError,
     ];
 
     /// The kind's name in the report (`snake_case`).
@@ -56,7 +62,14 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::Protocol => "protocol",
             ErrorKind::MessageError => "message_error",
+            ErrorKind::HistoryShort => "history_short",
+            ErrorKind::MamError => "mam_error",
         }
+    }
+
+    /// Kinds only history mode produces (left out of the other modes' reports).
+    pub fn history_only(self) -> bool {
+        matches!(self, ErrorKind::HistoryShort | ErrorKind::MamError)
     }
 
     /// Position in [`ErrorKind::ALL`].

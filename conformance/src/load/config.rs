@@ -19,6 +19,8 @@ pub enum Mode {
     Chat,
     /// Stay idle for `hold_secs`, then ping the server once from every session.
     Idle,
+    /// Query one existing room's archive (XEP-0313 MAM) and measure the page latency.
+    History,
 }
 
 /// How connections are secured.
@@ -142,7 +144,8 @@ pub struct LoadArgs {
     /// TOML scenario file (keys named like the flags, in snake_case); flags override it.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
-    /// `chat` (post and measure latency, default) or `idle` (connect, join, hold, ping).
+    /// `chat` (post and measure latency, default), `idle` (connect, join, hold, ping) or
+    /// `history` (MAM queries on one existing room, see docs/load.md).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// `xmpp` (default) or `sip` (pager-mode rooms over SIP MESSAGE).
@@ -191,7 +194,8 @@ pub struct LoadArgs {
     /// Password of every PREFIXn user.
     #[arg(long)]
     pub password: Option<String>,
-    /// Number of users [default: rooms × occupants, else 100; with --credentials every line].
+    /// Number of users [default: rooms × occupants, else 100 (history mode: 10); with
+    /// --credentials every line].
     #[arg(long)]
     pub count: Option<usize>,
     /// Index of the first PREFIXn user [default: 1].
@@ -212,7 +216,8 @@ pub struct LoadArgs {
     /// Occupants per room that post [default: all].
     #[arg(long)]
     pub posters: Option<usize>,
-    /// Messages per second per poster, or `closed-loop` [default: 1].
+    /// Messages per second per poster, or `closed-loop` [default: 1; history mode: MAM
+    /// queries per second per session, default closed-loop].
     #[arg(long)]
     pub rate: Option<Rate>,
     /// Message body size in bytes (at least the 40-odd bytes of the stamp) [default: 100].
@@ -383,9 +388,12 @@ impl Config {
             })?),
             None => None,
         };
+        let mode = args.mode.or(file.mode).unwrap_or(Mode::Chat);
+        let history = mode == Mode::History;
         let rate = match (args.rate, file.rate) {
             (Some(r), _) => r,
             (None, Some(spec)) => spec.parse().map_err(anyhow::Error::msg)?,
+            (None, None) if history => Rate::ClosedLoop,
             (None, None) => Rate::PerSecond(1.0),
         };
         let room_names = if args.room.is_empty() {
@@ -393,6 +401,9 @@ impl Config {
         } else {
             args.room
         };
+        if history && room_names.len() != 1 {
+            bail!("history mode queries one existing room: give it with --room NAME (once)");
+        }
         let rooms = if room_names.is_empty() {
             let n = args.rooms.or(file.rooms).unwrap_or(1);
             let prefix = args
@@ -423,7 +434,7 @@ impl Config {
             sources.extend(parse_sources(spec)?);
         }
         let cfg = Config {
-            mode: args.mode.or(file.mode).unwrap_or(Mode::Chat),
+            mode,
             protocol: args.protocol.or(file.protocol).unwrap_or(Protocol::Xmpp),
             sip_transport: args
                 .sip_transport
@@ -460,7 +471,10 @@ impl Config {
                 .or(file.user_prefix)
                 .unwrap_or_else(|| "load".into()),
             password: args.password.or(file.password),
-            count: args.count.or(file.count),
+            count: args
+                .count
+                .or(file.count)
+                .or((history && args.occupants.or(file.occupants).is_none()).then_some(10)),
             first_index: args.first_index.or(file.first_index).unwrap_or(1),
             rooms,
             occupants: args.occupants.or(file.occupants),
@@ -513,6 +527,10 @@ impl Config {
         }
         if self.occupants == Some(0) {
             bail!("occupants must be at least 1");
+        }
+        if self.mode == Mode::History && (self.protocol != Protocol::Xmpp || self.rooms.len() != 1)
+        {
+            bail!("history mode needs XMPP (MAM) and exactly one room");
         }
         if self.protocol == Protocol::Xmpp && self.tls != Tls::Off && self.ca.is_none() {
             bail!("--ca FILE is needed to verify the server's certificate (or use --tls off)");
@@ -639,6 +657,39 @@ mod tests {
         assert_eq!(c.sip_join, "#join {nick} now");
         assert_eq!(c.sip_create, "");
         assert_eq!(c.sip_room_uri, "sip:{room}@{muc_domain}");
+    }
+
+    #[test]
+    fn history_mode_defaults() {
+        let c = Config::merge(
+            args(&["--tls", "off", "--mode", "history", "--room", "big"]),
+            Scenario::default(),
+            Path::new(""),
+        )
+        .expect("valid");
+        assert_eq!(c.mode, Mode::History);
+        assert_eq!(c.rate, Rate::ClosedLoop);
+        assert_eq!(c.count, Some(10));
+        assert_eq!(c.rooms, vec!["big@conference.localhost"]);
+        let c = Config::merge(
+            args(&[
+                "--tls", "off", "--room", "big", "--count", "3", "--rate", "2",
+            ]),
+            toml::from_str("mode = 'history'").expect("parses"),
+            Path::new(""),
+        )
+        .expect("valid");
+        assert_eq!((c.count, c.rate), (Some(3), Rate::PerSecond(2.0)));
+        // One explicit room, over XMPP.
+        for bad in [
+            &["--tls", "off", "--mode", "history"][..],
+            &[
+                "--tls", "off", "--mode", "history", "--room", "a", "--room", "b",
+            ],
+            &["--mode", "history", "--room", "a", "--protocol", "sip"],
+        ] {
+            assert!(Config::merge(args(bad), Scenario::default(), Path::new("")).is_err());
+        }
     }
 
     #[test]

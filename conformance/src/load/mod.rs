@@ -5,12 +5,14 @@
 //! measures each post's end-to-end latency to every other occupant; in `idle` mode it holds
 //! the sessions and pings from each. It reports connections, login+join rate, messages,
 //! deliveries (against the expected count), latency percentiles, errors by kind and the
-//! server's RSS/CPU — see docs/load.md.
+//! server's RSS/CPU — see docs/load.md. In `history` mode the sessions join one existing room
+//! and time XEP-0313 MAM queries on its archive instead ([`history`]).
 //!
 //! The run is driven by phases ([`Phase`]) that this coordinator publishes on a watch channel:
 //! `Ramp` (sessions are started at `ramp` per second, at most `login_concurrency` logging in
-//! at once), then `Chat { start, end }` or, in idle mode, a hold followed by `Ping`, then
-//! `Stop` after the drain. Everything is bounded by a hard deadline computed up front.
+//! at once), then `Chat { start, end }` (in history mode the query window, opened after the
+//! archive discovery) or, in idle mode, a hold followed by `Ping`, then `Stop` after the drain.
+//! Everything is bounded by a hard deadline computed up front.
 //!
 //! Protocols: [`Protocol`] selects the session driver — XMPP ([`session`]) or SIP pager rooms
 //! ([`sip_session`]: REGISTER with digest, the join command as a MESSAGE to the room URI,
@@ -19,6 +21,8 @@
 //! shared.
 
 pub mod config;
+mod history;
+mod history_wire;
 mod procstat;
 mod report;
 mod session;
@@ -60,7 +64,7 @@ const CHAT_LEAD: Duration = Duration::from_millis(200);
 pub enum Phase {
     /// Logging in and joining (and, in idle mode, holding).
     Ramp,
-    /// Post between `start` and `end`.
+    /// Post (history mode: query) between `start` and `end`.
     Chat { start: Instant, end: Instant },
     /// Idle mode: ping the server once.
     Ping,
@@ -83,6 +87,8 @@ pub struct Shared {
     pub room_ready: Vec<watch::Sender<bool>>,
     /// No session outlives this.
     pub hard_deadline: Instant,
+    /// History mode: the archive discovery's hand-over.
+    pub history: history::State,
 }
 
 impl Shared {
@@ -99,6 +105,10 @@ fn spawn_session(
     idx: usize,
     permit: OwnedSemaphorePermit,
 ) {
+    if shared.cfg.mode == Mode::History {
+        tasks.spawn(history::run(shared, idx, permit));
+        return;
+    }
     match protocol {
         Protocol::Xmpp => tasks.spawn(session::run(shared, idx, permit)),
         Protocol::Sip => tasks.spawn(sip_session::run(shared, idx, permit)),
@@ -145,6 +155,8 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
     let phase_secs = match cfg.mode {
         Mode::Chat => cfg.duration_secs + cfg.drain_secs,
         Mode::Idle => cfg.hold_secs + cfg.timeout_secs,
+        // Discovery (two queries), querying, and the last answers.
+        Mode::History => cfg.duration_secs + 3.0 * cfg.timeout_secs,
     };
     let epoch = Instant::now();
     let hard_deadline = epoch + Duration::from_secs_f64(ramp_secs + phase_secs + 10.0) + settle;
@@ -161,6 +173,7 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         run_id: rand::random(),
         phase,
         hard_deadline,
+        history: history::State::new(),
         cfg,
     });
     let cfg = &shared.cfg;
@@ -209,6 +222,7 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
     // The measured phase.
     let mut messages = None;
     let mut idle = None;
+    let mut history = None;
     let measure_from = Instant::now();
     match cfg.mode {
         Mode::Chat if joined == 0 => {
@@ -261,6 +275,7 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
                 deliveries_per_s: round1(deliveries as f64 / window),
             });
         }
+        Mode::History => history = Some(history::coordinate(&shared, &mut tasks, joined).await),
         Mode::Idle => {
             let hold_end = Instant::now() + cfg.hold();
             while Instant::now() < hold_end {
@@ -339,9 +354,11 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         echo_latency_ms: chat.then(|| Percentiles::of(&stats.echo.merged())),
         send_lag_ms: chat.then(|| Percentiles::of(&stats.send_lag.merged())),
         idle,
+        history: history.map(|m| history::summary(&shared, m)),
         errors: stats
             .errors()
             .into_iter()
+            .filter(|(k, _)| cfg.mode == Mode::History || !k.history_only())
             .map(|(k, v)| (k.name(), v))
             .collect(),
         errors_total: stats.errors().iter().map(|(_, v)| v).sum(),

@@ -108,6 +108,31 @@ pub struct Idle {
     pub rss_per_session_kib: Option<f64>,
 }
 
+/// History mode: the archive discovery and the MAM query latencies.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    /// The room queried.
+    pub room: String,
+    /// Stamps (XEP-0082) of the oldest and newest archived messages, and the `start` of the
+    /// middle page (halfway between them); `None` when the discovery failed.
+    pub oldest: Option<String>,
+    pub newest: Option<String>,
+    pub middle: Option<String>,
+    /// The archive size the server gave in the RSM `<count/>` of the discovery, if it did.
+    pub archive_count: Option<u64>,
+    /// Seconds of querying.
+    pub duration_s: f64,
+    pub queries_sent: u64,
+    /// Queries answered with `<fin/>` (the latency samples of both kinds).
+    pub queries: u64,
+    pub queries_per_s: f64,
+    /// Query → `<fin/>`: the 50 newest messages (`<before/>`), and 50 from the middle.
+    pub latest_ms: Percentiles,
+    pub middle_ms: Percentiles,
+    /// Mean `<result/>` messages per answered query.
+    pub results_per_query: f64,
+}
+
 /// Everything a run reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -123,6 +148,8 @@ pub struct Report {
     /// How late posts left against their schedule (the generator's own lag).
     pub send_lag_ms: Option<Percentiles>,
     pub idle: Option<Idle>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
     /// Counts by kind (every kind present, zero or not).
     pub errors: BTreeMap<&'static str, u64>,
     pub errors_total: u64,
@@ -225,6 +252,29 @@ impl Report {
             if let Some(r) = i.rss_per_session_kib {
                 row(&mut t, "server RSS/session", format!("{r:.1} KiB"));
             }
+        }
+        if let Some(h) = &self.history {
+            row(
+                &mut t,
+                "archive",
+                match (&h.oldest, &h.newest, &h.middle) {
+                    (Some(o), Some(n), Some(m)) => format!(
+                        "{} messages, {o} … {n}, middle {m}",
+                        h.archive_count.map_or("?".into(), |c| c.to_string())
+                    ),
+                    _ => "not found".into(),
+                },
+            );
+            row(
+                &mut t,
+                "MAM queries",
+                format!(
+                    "{} answered of {} sent ({:.1}/s over {:.1} s), {:.1} results/query",
+                    h.queries, h.queries_sent, h.queries_per_s, h.duration_s, h.results_per_query
+                ),
+            );
+            row(&mut t, "latest page (ms)", h.latest_ms.line());
+            row(&mut t, "middle page (ms)", h.middle_ms.line());
         }
         let errors: Vec<String> = self
             .errors

@@ -138,6 +138,15 @@ pub struct Stats {
     pub ping: Arc<ShardedHist>,
     /// How late the sender was against its schedule, µs (the generator's own lag).
     pub send_lag: Arc<ShardedHist>,
+    /// History mode: MAM queries sent, answered with `<fin/>`, not answered yet, and the
+    /// results received for the answered ones.
+    pub mam_sent: AtomicU64,
+    pub mam_done: AtomicU64,
+    pub mam_in_flight: AtomicU64,
+    pub mam_results: AtomicU64,
+    /// History mode: query → `<fin/>` of the latest page and of the page from the middle, µs.
+    pub mam_latest: Arc<ShardedHist>,
+    pub mam_middle: Arc<ShardedHist>,
 }
 
 impl Stats {
@@ -166,6 +175,12 @@ impl Stats {
             login: hist(),
             ping: hist(),
             send_lag: hist(),
+            mam_sent: AtomicU64::new(0),
+            mam_done: AtomicU64::new(0),
+            mam_in_flight: AtomicU64::new(0),
+            mam_results: AtomicU64::new(0),
+            mam_latest: hist(),
+            mam_middle: hist(),
         }
     }
 
