@@ -2,6 +2,11 @@
 //! `/proc/<pid>/stat` (utime + stime, in clock ticks of 1/100 s — USER_HZ is 100 on every
 //! Linux architecture we run on), and a background [`Sampler`] that records them every
 //! [`INTERVAL`] so the report can give start / peak / end RSS and average / peak CPU.
+//!
+//! A server made of several processes (Kamailio's workers, a wrapper that forks the real
+//! server) is measured as its whole process tree: CPU time summed over the tree, memory as
+//! the sum of each process's proportional set size (`Pss` in `/proc/<pid>/smaps_rollup`), so
+//! shared memory mapped by every worker is counted once, not once per worker.
 
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -23,26 +28,83 @@ pub struct Sample {
     pub periodic: bool,
 }
 
-/// Reads a process's RSS and CPU time now; `None` when it is gone (or not Linux).
+/// Reads a process's (or its process tree's) memory and CPU time now; `None` when it is gone
+/// (or not Linux).
 pub fn sample(pid: u32) -> Option<Sample> {
+    let (_, mut cpu_ticks) = stat_of(pid)?;
+    let children = descendants(pid);
+    let rss_kib = if children.is_empty() {
+        vm_rss(pid)?
+    } else {
+        let mut total = pss(pid).unwrap_or(0);
+        for child in &children {
+            if let Some((_, ticks)) = stat_of(*child) {
+                cpu_ticks += ticks;
+                total += pss(*child).unwrap_or(0);
+            }
+        }
+        total
+    };
+    Some(Sample {
+        at: Instant::now(),
+        rss_kib,
+        cpu_ticks,
+        periodic: false,
+    })
+}
+
+/// `VmRSS` of one process, KiB.
+fn vm_rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
+    status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Proportional set size of one process, KiB.
+fn pss(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Parent pid and user + system CPU ticks of one process.
+fn stat_of(pid: u32) -> Option<(u32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may hold spaces: fields count after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')': state is field 3 of the line, so utime (14) and stime (15) are at 11 and 12.
+    // After ')': state is field 3 of the line, so ppid (4) is at 1, utime (14) and stime (15)
+    // at 11 and 12.
+    let ppid: u32 = fields.get(1)?.parse().ok()?;
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Sample {
-        at: Instant::now(),
-        rss_kib,
-        cpu_ticks: utime + stime,
-        periodic: false,
-    })
+    Some((ppid, utime + stime))
+}
+
+/// Every process below `pid` (children, their children, …).
+fn descendants(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| Some((p, stat_of(p)?.0)))
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (child, _) in parents.iter().filter(|(_, pp)| *pp == parent) {
+            if !found.contains(child) && *child != pid {
+                found.push(*child);
+                frontier.push(*child);
+            }
+        }
+    }
+    found
 }
 
 /// Periodic samples of one process, taken by a background task until dropped.
@@ -145,6 +207,21 @@ pub struct ProcSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_tree_is_found_and_measured_whole() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep runs");
+        let me = std::process::id();
+        assert!(descendants(me).contains(&child.id()));
+        let tree = sample(me).expect("sample");
+        assert!(tree.rss_kib > 0);
+        assert!(pss(child.id()).is_some());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 
     #[tokio::test]
     async fn samples_this_process() {

@@ -1,8 +1,9 @@
 //! The live phase of a SIP load session (in its room): one loop that always keeps reading,
 //! posts stamped MESSAGEs on schedule (or closed-loop), tracks its requests in flight
 //! (retransmitted over UDP from T1 doubling to T2 until answered or given up), counts a post's
-//! `2xx` as its echo, answers every request from the server with 200 and times the
-//! `nick: <stamp>` lines of room MESSAGEs; in idle mode it pings once with OPTIONS.
+//! `2xx` as its echo, answers every request from the server with 200 and times every line of
+//! a room MESSAGE that carries a stamp, whatever prefix the server adds (palaver's `nick: `,
+//! Kamailio imc's `[nick]: `); in idle mode it pings once with OPTIONS.
 
 use super::config::{Mode, Rate, SipTransport};
 use super::sip_session::TIMER_F;
@@ -313,17 +314,14 @@ impl<'a> Live<'a> {
         }
     }
 
-    /// Times every `nick: <stamp>` line of a MESSAGE from the room.
+    /// Times every line of a MESSAGE from the room that carries a stamp of this run.
     fn on_room_message(&mut self, m: &SipMessage) {
         let Ok(text) = std::str::from_utf8(m.body()) else {
             return;
         };
         let shared = self.shared;
         for line in text.lines() {
-            let Some((_, rest)) = line.split_once(": ") else {
-                continue;
-            };
-            let Some(stamp) = stamp::parse(rest, shared.run_id) else {
+            let Some(stamp) = find_stamp(line, shared.run_id) else {
                 continue;
             };
             if stamp.sender as usize == self.idx {
@@ -337,8 +335,45 @@ impl<'a> Live<'a> {
     }
 }
 
+/// The stamp in one line of a room MESSAGE, whatever the server puts before it: palaver's
+/// `nick: <stamp>`, Kamailio imc's `[nick]: <stamp>`, or `<sip:user@host> <stamp>`. The stamp
+/// starts a word: the line's start or just after a space.
+fn find_stamp(line: &str, run: u32) -> Option<Stamp> {
+    std::iter::once(0)
+        .chain(line.match_indices(' ').map(|(i, _)| i + 1))
+        .find_map(|i| stamp::parse(line.get(i..)?, run))
+}
+
 /// The body of a request we sent (after the blank line).
 fn body_of(p: &Pending) -> Option<Vec<u8>> {
     let at = p.bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
     p.bytes.get(at + 4..).map(<[u8]>::to_vec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_stamp;
+    use crate::load::stamp::{write_body, Stamp};
+
+    #[test]
+    fn stamps_behind_any_prefix() {
+        let stamp = Stamp {
+            sender: 3,
+            seq: 9,
+            sent_us: 1_234,
+        };
+        let mut body = Vec::new();
+        write_body(&mut body, 0xab, stamp, 60);
+        let body = String::from_utf8(body).unwrap_or_default();
+        for line in [
+            format!("u3: {body}"),
+            format!("[u3]: {body}"),
+            format!("<sip:u3@localhost> {body}"),
+            body.clone(),
+        ] {
+            assert_eq!(find_stamp(&line, 0xab), Some(stamp), "{line}");
+            assert_eq!(find_stamp(&line, 0xac), None, "{line}");
+        }
+        assert_eq!(find_stamp("*** [u2] has joined the room", 0xab), None);
+    }
 }
