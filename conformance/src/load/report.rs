@@ -88,6 +88,8 @@ pub struct Messages {
     pub expected_deliveries: u64,
     pub deliveries: u64,
     pub missing: u64,
+    /// Posts delivered again to a receiver that had them (not in `deliveries`).
+    pub duplicates: u64,
     /// Posts reflected back to their sender.
     pub echoes: u64,
     /// Seconds of posting.
@@ -169,7 +171,10 @@ impl Report {
     pub fn has_problems(&self) -> bool {
         self.errors_total > 0
             || self.connections.failed > 0
-            || self.messages.as_ref().is_some_and(|m| m.missing > 0)
+            || self
+                .messages
+                .as_ref()
+                .is_some_and(|m| m.missing > 0 || m.duplicates > 0)
             || self
                 .idle
                 .as_ref()
@@ -225,8 +230,12 @@ impl Report {
                 &mut t,
                 "deliveries",
                 format!(
-                    "{} of {} expected ({} missing), {:.1}/s",
-                    m.deliveries, m.expected_deliveries, m.missing, m.deliveries_per_s
+                    "{} of {} expected ({} missing, {} duplicates), {:.1}/s",
+                    m.deliveries,
+                    m.expected_deliveries,
+                    m.missing,
+                    m.duplicates,
+                    m.deliveries_per_s
                 ),
             );
         }

@@ -97,6 +97,7 @@ struct Live<'a> {
     latency: Recorder,
     echo: Recorder,
     lag: Recorder,
+    seen: stamp::Seen,
     /// Next scheduled post (rate mode) or the next closed-loop post.
     next_post: Option<Instant>,
     chat_end: Option<Instant>,
@@ -127,6 +128,7 @@ impl<'a> Live<'a> {
             latency: Recorder::new(stats.latency.clone(), idx),
             echo: Recorder::new(stats.echo.clone(), idx),
             lag: Recorder::new(stats.send_lag.clone(), idx),
+            seen: stamp::Seen::default(),
             next_post: None,
             chat_end: None,
             awaiting: None,
@@ -297,6 +299,8 @@ impl<'a> Live<'a> {
                         self.awaiting = None;
                         return self.chat_end.is_some_and(|end| Instant::now() < end);
                     }
+                } else if !self.seen.first_time(&stamp) {
+                    stats.duplicates.fetch_add(1, Relaxed);
                 } else {
                     stats.delivered.fetch_add(1, Relaxed);
                     stats.last_delivery_us.fetch_max(now_us, Relaxed);

@@ -48,6 +48,7 @@ pub struct Live<'a> {
     latency: Recorder,
     echo: Recorder,
     lag: Recorder,
+    seen: stamp::Seen,
     next_post: Option<Instant>,
     chat_end: Option<Instant>,
     pending: Vec<Pending>,
@@ -69,6 +70,7 @@ impl<'a> Live<'a> {
             latency: Recorder::new(stats.latency.clone(), idx),
             echo: Recorder::new(stats.echo.clone(), idx),
             lag: Recorder::new(stats.send_lag.clone(), idx),
+            seen: stamp::Seen::default(),
             next_post: None,
             chat_end: None,
             pending: Vec::new(),
@@ -325,6 +327,10 @@ impl<'a> Live<'a> {
                 continue;
             };
             if stamp.sender as usize == self.idx {
+                continue;
+            }
+            if !self.seen.first_time(&stamp) {
+                shared.stats.duplicates.fetch_add(1, Relaxed);
                 continue;
             }
             let now_us = shared.now_us();

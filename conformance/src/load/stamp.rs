@@ -73,3 +73,49 @@ mod tests {
         assert_eq!(parse("plv1 00000001 x 1 2", 1), None);
     }
 }
+
+/// The stamps one receiver has seen, to tell a first delivery from a duplicate (a server that
+/// delivers a post twice — a retransmission taken for a new request, a replay — must not look
+/// faster for it). One bit per (sender, seq): a few words per sender for a run.
+#[derive(Debug, Default)]
+pub struct Seen {
+    bits: std::collections::HashMap<u32, Vec<u64>>,
+}
+
+impl Seen {
+    /// Records `stamp`; false when this receiver had seen it already.
+    pub fn first_time(&mut self, stamp: &Stamp) -> bool {
+        let words = self.bits.entry(stamp.sender).or_default();
+        let Ok(word) = usize::try_from(stamp.seq / 64) else {
+            return true;
+        };
+        if words.len() <= word {
+            words.resize(word + 1, 0);
+        }
+        let bit = 1u64 << (stamp.seq % 64);
+        let first = words[word] & bit == 0;
+        words[word] |= bit;
+        first
+    }
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_counts_once_per_receiver() {
+        let mut seen = Seen::default();
+        let s = |sender, seq| Stamp {
+            sender,
+            seq,
+            sent_us: 0,
+        };
+        assert!(seen.first_time(&s(1, 0)));
+        assert!(seen.first_time(&s(1, 130)));
+        assert!(seen.first_time(&s(2, 0)));
+        assert!(!seen.first_time(&s(1, 0)));
+        assert!(!seen.first_time(&s(1, 130)));
+        assert!(seen.first_time(&s(1, 129)));
+    }
+}

@@ -115,6 +115,8 @@ pub struct Stats {
     pub sent: AtomicU64,
     /// Our posts that came back to a receiver other than the sender.
     pub delivered: AtomicU64,
+    /// Posts a receiver got again after their first delivery (not counted in `delivered`).
+    pub duplicates: AtomicU64,
     /// Our posts that came back to their sender (the room's reflection).
     pub echoed: AtomicU64,
     pub last_delivery_us: AtomicU64,
@@ -161,6 +163,7 @@ impl Stats {
             last_join_us: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
             echoed: AtomicU64::new(0),
             last_delivery_us: AtomicU64::new(0),
             pinged: AtomicU64::new(0),
