@@ -21,6 +21,10 @@ pub struct SipConfig {
     /// Bodies the room sends are split into MESSAGEs of at most this many bytes over UDP
     /// (RFC 3428 §7: stay under the path MTU); over TCP/TLS `max_post_bytes` applies.
     pub udp_body_bytes: usize,
+    /// Kernel receive buffer asked for on each UDP socket (SO_RCVBUF): a room post to many UDP
+    /// occupants brings their 200 OKs back in one burst, which the Linux default (208 KiB)
+    /// drops. The kernel caps it at `net.core.rmem_max`.
+    pub udp_receive_buffer_bytes: usize,
     /// Registrations shorter than this are answered 423 Interval Too Brief.
     pub min_expires: u32,
     /// Longer registrations and subscriptions are shortened to this.
@@ -58,6 +62,7 @@ impl Default for SipConfig {
             max_message_bytes: 65_535,
             max_post_bytes: 16_384,
             udp_body_bytes: 1_200,
+            udp_receive_buffer_bytes: 4 << 20,
             min_expires: 60,
             max_expires: 3_600,
             default_expires: 3_600,

@@ -78,6 +78,18 @@ pub struct SipListeners {
     pub announcements: Vec<String>,
 }
 
+/// Asks for a bigger kernel receive buffer; a refusal is logged, not fatal (the default works,
+/// it just drops datagrams in bursts).
+fn widen_receive_buffer(socket: &UdpSocket, bytes: usize) {
+    let sock = socket2::SockRef::from(socket);
+    if let Err(e) = sock.set_recv_buffer_size(bytes) {
+        tracing::warn!(error = %e, bytes, "cannot set the SIP UDP receive buffer");
+    }
+    if let Ok(got) = sock.recv_buffer_size() {
+        tracing::debug!(asked = bytes, got, "SIP UDP receive buffer");
+    }
+}
+
 /// Binds every configured SIP socket (before anything else starts, so a port conflict fails
 /// fast).
 pub async fn bind(config: &SipConfig) -> anyhow::Result<SipListeners> {
@@ -93,6 +105,7 @@ pub async fn bind(config: &SipConfig) -> anyhow::Result<SipListeners> {
             .await
             .with_context(|| format!("cannot listen on {addr} (sip-udp)"))?;
         let local = socket.local_addr()?;
+        widen_receive_buffer(&socket, config.udp_receive_buffer_bytes);
         out.announcements
             .push(format!("palaver: listening sip-udp {local}"));
         out.udp.push(socket);
@@ -243,5 +256,30 @@ async fn sweeper(svc: Arc<SipService>) {
             tracing::warn!(error = %e, "cannot expire registrations");
         }
         svc.forget_registrations(removed, emptied).await;
+    }
+}
+
+#[cfg(test)]
+mod receive_buffer_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn udp_sockets_get_the_receive_buffer_asked_for_up_to_the_kernel_cap() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let default = socket2::SockRef::from(&socket)
+            .recv_buffer_size()
+            .expect("read");
+        widen_receive_buffer(&socket, 4 << 20);
+        let got = socket2::SockRef::from(&socket)
+            .recv_buffer_size()
+            .expect("read");
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .expect("Linux")
+            .trim()
+            .parse()
+            .expect("number");
+        // Linux doubles the asked size for its bookkeeping and caps it at rmem_max (doubled).
+        assert!(got >= (4 << 20).min(cap), "got {got}, cap {cap}");
+        assert!(got > default || cap * 2 <= default, "got {got}, default {default}");
     }
 }
