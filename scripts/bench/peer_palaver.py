@@ -107,7 +107,8 @@ filter = "warn"
 
     def seed_history(self, room: str, count: int) -> None:
         """Creates `room` persistent and writes `count` messages straight into the store's
-        messages table (the format palaver itself writes), then restarts the server."""
+        messages table (the format palaver itself writes), then restarts the server. No
+        ANALYZE afterwards: the other peers' seeds get none either, and palaver never runs it."""
         running = self.proc is not None
         self.stop()
         self._palaver("room", "create", room)
@@ -118,19 +119,18 @@ filter = "warn"
         insert = (
             "INSERT INTO messages (room_id, seq, stanza_id, origin_id, sender, nick, occupant_id, body, extra, ts) "
             "SELECT r.id, g.n, 'seed-' || g.n, 'seed-' || g.n, 'u1@localhost', 'u1', 'seedocc', "
-            "'history message ' || g.n, NULL, {start} + g.n * {step} FROM {gen} g, rooms r WHERE r.name = '{room}'"
+            "'history message ' || g.n, NULL, {start} + g.n * {step} FROM {gen}, rooms r WHERE r.name = '{room}'"
         )
         if self.store == "postgres":
             sql = insert.format(start=start, step=step, room=room,
                                 gen=f"generate_series(1, {count}) AS g(n)")
             common.run(["psql", self._store_url(), "-qc", sql])
-            common.run(["psql", self._store_url(), "-qc", "ANALYZE messages"])
         else:
             gen = (f"(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {count}) "
-                   "SELECT n FROM s)")
+                   "SELECT n FROM s) AS g")
             sql = insert.format(start=start, step=step, room=room, gen=gen)
             db = self.workdir / "data/palaver.db"
-            common.run(["sqlite3", str(db), "PRAGMA journal_mode=WAL; " + sql + "; ANALYZE;"])
+            common.run(["sqlite3", str(db), "PRAGMA journal_mode=WAL; " + sql + ";"])
         if running:
             self.proc = None
             log = (self.workdir / "palaver.log").open("a")

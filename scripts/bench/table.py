@@ -117,6 +117,6 @@ def describe(scenario: str, s: dict) -> str:
         "idle": f"{s.get('idle_users', 0):,} users, STARTTLS, one room each (50 per room), 10 s hold, then a ping",
         "fanout": f"{s.get('fanout_rooms', 0):,} rooms × 20, rate stepped {s.get('fanout_rates')}, {s.get('duration')} s per step, pass = p99 ≤ 100 ms, no error, nothing missing",
         "bigroom": f"1 room × {s.get('bigroom_users', 0):,}, 10 posters, rate stepped {s.get('bigroom_rates')}",
-        "history": f"{s.get('history_messages', 0):,} archived messages, 10 users, closed loop, {s.get('duration')} s",
+        "history": f"{s.get('history_messages', 0):,} archived messages, 10 users × 5 queries/s, {s.get('duration')} s",
         "sip": f"{s.get('sip_rooms', 0)} rooms × 20 SIP users over UDP, rate stepped {s.get('sip_rates')}",
     }.get(scenario, "")
