@@ -398,3 +398,33 @@ async fn history_on_join_honours_maxstanzas_maxchars_seconds_and_since() {
         5
     );
 }
+
+/// Rooms created at the same moment are loaded in parallel (one gate per room name), and two
+/// creating joins racing for the same new room still make one room: the second one joins it.
+#[tokio::test]
+async fn concurrent_creating_joins_make_each_room_once() {
+    let e = engine().await;
+    let clients: Vec<Client> = (0..40)
+        .map(|i| client(i, &format!("u{i}@localhost")))
+        .collect();
+    // Client 2k and 2k+1 both join room k: 20 rooms, two racing creators each.
+    let joins = clients.iter().enumerate().map(|(i, c)| {
+        let e = e.clone();
+        async move { join(&e, &format!("race{}", i / 2), c, &format!("n{i}"), true).await }
+    });
+    for (i, result) in futures::future::join_all(joins)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert!(result.is_ok(), "join {i}: {result:?}");
+    }
+    let rooms = e.list_rooms().await.expect("list");
+    for k in 0..20 {
+        let info = rooms
+            .iter()
+            .find(|r| r.name == format!("race{k}"))
+            .unwrap_or_else(|| panic!("race{k} exists"));
+        assert_eq!(info.occupants, 2, "both racers are in race{k}");
+    }
+}

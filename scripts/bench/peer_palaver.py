@@ -119,7 +119,7 @@ filter = "warn"
         insert = (
             "INSERT INTO messages (room_id, seq, stanza_id, origin_id, sender, nick, occupant_id, body, extra, ts) "
             "SELECT r.id, g.n, 'seed-' || g.n, 'seed-' || g.n, 'u1@localhost', 'u1', 'seedocc', "
-            "'history message ' || g.n, NULL, {start} + g.n * {step} FROM {gen}, rooms r WHERE r.name = '{room}'"
+            "'history message ' || g.n, NULL, {start} + CAST(g.n AS BIGINT) * {step} FROM {gen}, rooms r WHERE r.name = '{room}'"
         )
         if self.store == "postgres":
             sql = insert.format(start=start, step=step, room=room,

@@ -67,7 +67,10 @@ pub(super) struct Inner {
     pub(super) config: EngineConfig,
     pub(super) commit: CommitQueue,
     rooms: DashMap<String, mpsc::Sender<RoomCommand>>,
-    load_lock: Mutex<()>,
+    /// One gate per room name being loaded or created: commands for that room wait for the
+    /// load in progress instead of loading it twice, while other rooms load in parallel (a
+    /// single lock made 200 rooms created at once wait for each other's store round trips).
+    loading: DashMap<String, Arc<Mutex<()>>>,
     shutting_down: AtomicBool,
 }
 
@@ -81,7 +84,7 @@ impl Engine {
                 config,
                 commit,
                 rooms: DashMap::new(),
-                load_lock: Mutex::new(()),
+                loading: DashMap::new(),
                 shutting_down: AtomicBool::new(false),
             }),
         }
@@ -230,7 +233,29 @@ impl Engine {
         if self.is_shutting_down() {
             return Err(RoomError::ServiceUnavailable);
         }
-        let _guard = self.inner.load_lock.lock().await;
+        let gate = self
+            .inner
+            .loading
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        let result = {
+            let _guard = gate.lock().await;
+            self.load_room(name, cmd).await
+        };
+        self.inner
+            .loading
+            .remove_if(name, |_, g| Arc::ptr_eq(g, &gate));
+        result
+    }
+
+    /// Loads (or, for a creating join, creates) a room and registers its task; the caller holds
+    /// the room name's gate.
+    async fn load_room(
+        &self,
+        name: &str,
+        cmd: &RoomCommand,
+    ) -> Result<mpsc::Sender<RoomCommand>, RoomError> {
         if let Some(tx) = self.inner.rooms.get(name).map(|r| r.value().clone()) {
             return Ok(tx);
         }
