@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn lines_with_local_parts_full_addresses_comments_and_blanks() {
         let text = "# users\nalice:secret\n\nbob@example.org:pa:ss\r\n";
-        let got = parse_lines(text.as_bytes(), "localhost").unwrap();
+        let got = parse_lines(text.as_bytes(), "localhost").expect("parses");
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0.as_str(), "alice@localhost");
         assert_eq!(got[0].1, "secret");
@@ -118,9 +118,9 @@ mod tests {
 
     #[test]
     fn bad_lines_name_their_number() {
-        let err = parse_lines("ok:pw\nnocolon\n".as_bytes(), "localhost").unwrap_err();
+        let err = parse_lines("ok:pw\nnocolon\n".as_bytes(), "localhost").expect_err("line 2");
         assert!(err.to_string().contains("line 2"), "{err}");
-        let err = parse_lines("empty:\n".as_bytes(), "localhost").unwrap_err();
+        let err = parse_lines("empty:\n".as_bytes(), "localhost").expect_err("line 1");
         assert!(err.to_string().contains("line 1"), "{err}");
     }
 }

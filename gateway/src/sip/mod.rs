@@ -280,6 +280,9 @@ mod receive_buffer_tests {
             .expect("number");
         // Linux doubles the asked size for its bookkeeping and caps it at rmem_max (doubled).
         assert!(got >= (4 << 20).min(cap), "got {got}, cap {cap}");
-        assert!(got > default || cap * 2 <= default, "got {got}, default {default}");
+        assert!(
+            got > default || cap * 2 <= default,
+            "got {got}, default {default}"
+        );
     }
 }
