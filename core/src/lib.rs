@@ -1,9 +1,11 @@
-//! palaver-core: the room engine, the durable store (SQLite and PostgreSQL) and credentials.
-//! Nothing here knows a wire protocol or opens a client socket.
+//! palaver-core: the room engine, the durable store (SQLite and PostgreSQL), credentials and
+//! the pool (membership rules, room-home placement, the 8011 wire protocol).
+//! Nothing here knows a client protocol or opens a socket.
 
 pub mod credentials;
 pub mod engine;
 pub mod model;
+pub mod pool;
 pub mod store;
 
 pub use model::*;
