@@ -26,6 +26,9 @@ pub enum CertError {
     /// rustls rejected a certificate, key or configuration.
     #[error("TLS configuration error: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A certificate verifier could not be built (e.g. an unusable CA).
+    #[error("certificate verifier: {0}")]
+    Verifier(String),
     /// Generating a certificate or key failed, or a requested name is not
     /// usable in a certificate.
     #[error("certificate generation failed: {0}")]
