@@ -243,16 +243,27 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Bind first: a port conflict is the most common start failure and touches nothing.
     let bound = bind_all(&config).await?;
     let sip_listeners = crate::sip::bind(&config.sip).await?;
+    let pool_listener = match &config.pool {
+        Some(pool) => Some(crate::pool::bind(pool).await?),
+        None => None,
+    };
     prepare_data_dir(&mut config)?;
     let store = open_store(&config).await?;
     let secret = load_or_create_secret(&config.data_dir)?;
     let engine = Engine::new(store.clone(), engine_config(&config, secret.clone()));
     ensure_defaults(&config, &engine).await?;
     let (tls, trust) = load_tls(&config)?;
+    let pool_tls = match &pool_listener {
+        Some(_) => Some(crate::pool::load_tls(&config)?),
+        None => None,
+    };
     for b in &bound {
         say(&b.announce);
     }
     for line in &sip_listeners.announcements {
+        say(line);
+    }
+    if let Some((_, line)) = &pool_listener {
         say(line);
     }
     if !config.http.listen.is_empty() {
@@ -278,6 +289,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     let sip = crate::sip::SipService::new(ctx.clone(), svc.clone(), &secret);
     tasks.extend(sip.start(sip_listeners));
+    let pool = match (pool_listener, pool_tls, config.pool.clone()) {
+        (Some((listener, _)), Some(pool_tls), Some(cfg)) => {
+            Some(crate::pool::start(cfg, pool_tls, listener))
+        }
+        _ => None,
+    };
 
     say(&format!(
         "palaver: domain {}, MUC {}, store {}, CA to trust: {trust}",
@@ -310,6 +327,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             tracing::warn!(signal = sig, "second signal: stopping without waiting");
         }
     }
+    drop(pool);
     drop(ctx);
     drop(svc);
     drop(sip);

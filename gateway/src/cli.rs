@@ -36,6 +36,9 @@ pub enum Command {
     /// Certificates
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// The pool (TCP 8011): `pool status`
+    #[command(subcommand)]
+    Pool(crate::pool::admin::PoolCommand),
 }
 
 /// Where a password comes from.

@@ -24,6 +24,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub rooms: RoomsConfig,
     pub log: LogConfig,
+    /// `[pool]`: absent means a single node (nothing listens on 8011).
+    pub pool: Option<crate::pool::PoolConfig>,
 }
 
 /// `[store]`: where durable state lives.
@@ -164,6 +166,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             rooms: RoomsConfig::default(),
             log: LogConfig::default(),
+            pool: None,
         }
     }
 }
@@ -234,6 +237,9 @@ impl Config {
             bail!("xmpp.max_depth must be at least 2");
         }
         self.sip.validate()?;
+        if let Some(pool) = &mut self.pool {
+            pool.validate()?;
+        }
         self.rooms.default_category = self.rooms.default_category.trim().to_string();
         self.rooms.default_room = self.rooms.default_room.trim().to_lowercase();
         Ok(())

@@ -9,6 +9,7 @@ mod config;
 mod conn_limit;
 mod context;
 mod logging;
+mod pool;
 mod signals;
 mod sip;
 mod user_import;
@@ -60,6 +61,7 @@ fn run(
             Command::Room(cmd) => admin_cli::room(config, cmd).await,
             Command::Category(cmd) => admin_cli::category(config, cmd).await,
             Command::Certs(cmd) => admin_cli::certs(config, cmd),
+            Command::Pool(cmd) => pool::admin::run(config, cmd).await,
         }
     });
     // Don't wait for background tasks (room tasks, commit writer) of admin commands.

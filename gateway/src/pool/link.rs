@@ -1,0 +1,160 @@
+//! One pool link after its handshake: [`FramedIo`] reads and writes whole frames with a
+//! timeout on every read and write and the configured maximum frame size, and [`run_peer`]
+//! drives a member-to-member link — heartbeats and views in, the bounded outbound queue out —
+//! until the peer goes silent for `dead_after_ms`, sends something invalid, or the queue is
+//! dropped (link replaced, queue overflow, shutdown).
+
+use super::state::Membership;
+use bytes::BytesMut;
+use palaver_core::pool::{encode, Frame, FrameDecoder, FrameError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// How long one frame write may take before the link is considered stuck.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes requested from the socket per read.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Why reading or writing a frame failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("no data within {0:?}")]
+    Timeout(Duration),
+    #[error("closed by the peer")]
+    Closed,
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol: {0}")]
+    Frame(#[from] FrameError),
+}
+
+impl LinkError {
+    /// Short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            LinkError::Timeout(_) => "timeout",
+            LinkError::Closed => "closed",
+            LinkError::Io(_) => "io",
+            LinkError::Frame(FrameError::Oversized { .. }) => "oversized",
+            LinkError::Frame(_) => "protocol",
+        }
+    }
+}
+
+/// A stream carrying pool frames.
+pub struct FramedIo<S> {
+    stream: S,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+    max: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> FramedIo<S> {
+    /// Frames of at most `max` bytes (length prefix excluded) either way.
+    pub fn new(stream: S, max: usize) -> Self {
+        FramedIo {
+            stream,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            decoder: FrameDecoder::new(max),
+            max,
+        }
+    }
+
+    /// The next frame, waiting at most `within` for it.
+    pub async fn read(&mut self, within: Duration) -> Result<Frame, LinkError> {
+        self.read_until(Instant::now() + within, within).await
+    }
+
+    /// The next frame, if it is complete by `deadline` (`window` is only reported in the
+    /// timeout error). Cancel-safe: bytes already read stay buffered.
+    pub async fn read_until(
+        &mut self,
+        deadline: Instant,
+        window: Duration,
+    ) -> Result<Frame, LinkError> {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf)? {
+                metrics::counter!("palaver_pool_frames_in_total").increment(1);
+                return Ok(frame);
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK {
+                self.buf.reserve(READ_CHUNK);
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Err(_) => return Err(LinkError::Timeout(window)),
+                Ok(Ok(0)) => return Err(LinkError::Closed),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Writes and flushes one frame within [`WRITE_TIMEOUT`].
+    pub async fn write(&mut self, frame: &Frame) -> Result<(), LinkError> {
+        let bytes = encode(frame, self.max)?;
+        let write = async {
+            self.stream.write_all(&bytes).await?;
+            self.stream.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Err(_) => Err(LinkError::Timeout(WRITE_TIMEOUT)),
+            Ok(r) => Ok(r?),
+        }
+    }
+
+    /// Closes the write side (best effort, bounded).
+    pub async fn shutdown(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
+    }
+}
+
+/// Runs a member-to-member link with `peer` until it ends; the link must already be
+/// registered in `membership` under `link_id` with the sender of `rx`.
+pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: FramedIo<S>,
+    peer: String,
+    membership: Arc<Membership>,
+    mut rx: mpsc::Receiver<Frame>,
+    link_id: u64,
+    dead_after: Duration,
+) {
+    tracing::info!(member = %peer, "pool link up");
+    // One deadline across loop turns: sending must not extend the time a silent peer gets.
+    let mut deadline = Instant::now() + dead_after;
+    let reason: String = loop {
+        tokio::select! {
+            read = io.read_until(deadline, dead_after) => match read {
+                Ok(Frame::Heartbeat(h)) if h.node == peer => {
+                    deadline = Instant::now() + dead_after;
+                    membership.seen(&peer, h.incarnation);
+                }
+                Ok(Frame::MembershipView(v)) if v.node == peer => {
+                    deadline = Instant::now() + dead_after;
+                    tracing::debug!(member = %peer, version = v.version, "pool view received");
+                }
+                Ok(other) => {
+                    break format!("unexpected {:?} frame on a peer link", other.frame_type());
+                }
+                Err(e) => {
+                    metrics::counter!("palaver_pool_link_drops_total", "reason" => e.label())
+                        .increment(1);
+                    break e.to_string();
+                }
+            },
+            out = rx.recv() => match out {
+                Some(frame) => {
+                    if let Err(e) = io.write(&frame).await {
+                        break format!("write failed: {e}");
+                    }
+                }
+                None => break "link closed locally (replaced, queue overflow or shutdown)".into(),
+            },
+        }
+    };
+    membership.unregister_link(&peer, link_id);
+    io.shutdown().await;
+    tracing::info!(member = %peer, %reason, "pool link down");
+}

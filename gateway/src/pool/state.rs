@@ -1,0 +1,347 @@
+//! [`Membership`]: what this node believes about every member of the pool — state (up, down,
+//! draining reserved), last heartbeat, incarnation, effective role after standby promotion —
+//! and the outbound queue of each live link. A member without a heartbeat for
+//! `dead_after_ms` is down. Every state change is logged (`tracing`), counted and exported as
+//! the gauge `palaver_pool_member_up{member}`, and the new view is sent to every peer.
+//!
+//! The lock is a `std` mutex held for a few field updates only, never across `.await`.
+
+use super::config::PoolConfig;
+use palaver_core::pool::{
+    effective_roles, has_majority, Frame, MemberInfo, MemberState, MembershipView, Role,
+    StatusReport, ViewSummary,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// One member as this node sees it.
+struct Entry {
+    id: String,
+    address: String,
+    role: Role,
+    effective: Role,
+    is_self: bool,
+    state: MemberState,
+    last_seen: Option<Instant>,
+    incarnation: u64,
+    links: u32,
+    last_error: String,
+}
+
+/// The sending half of a live link's bounded queue.
+struct LinkSlot {
+    id: u64,
+    tx: mpsc::Sender<Frame>,
+}
+
+struct Inner {
+    members: Vec<Entry>,
+    view_version: u64,
+    links: HashMap<String, LinkSlot>,
+    next_link: u64,
+}
+
+/// Shared membership state of the local node.
+pub struct Membership {
+    cfg: Arc<PoolConfig>,
+    /// This process's incarnation (random, non-zero).
+    pub incarnation: u64,
+    inner: Mutex<Inner>,
+}
+
+impl Membership {
+    /// Every member down except this node, which is up.
+    pub fn new(cfg: Arc<PoolConfig>, incarnation: u64) -> Arc<Membership> {
+        let members = cfg
+            .members
+            .iter()
+            .map(|m| {
+                let is_self = m.id == cfg.node_id;
+                Entry {
+                    id: m.id.clone(),
+                    address: m.address.clone(),
+                    role: m.role.into(),
+                    effective: m.role.into(),
+                    is_self,
+                    state: if is_self {
+                        MemberState::Up
+                    } else {
+                        MemberState::Down
+                    },
+                    last_seen: None,
+                    incarnation: if is_self { incarnation } else { 0 },
+                    links: 0,
+                    last_error: String::new(),
+                }
+            })
+            .collect();
+        let mut inner = Inner {
+            members,
+            view_version: 1,
+            links: HashMap::new(),
+            next_link: 1,
+        };
+        recompute_roles(&mut inner);
+        for e in &inner.members {
+            gauge_member(&e.id, e.state);
+        }
+        Arc::new(Membership {
+            cfg,
+            incarnation,
+            inner: Mutex::new(inner),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A frame (heartbeat, handshake) from `peer` arrived: it is alive.
+    pub fn seen(&self, peer: &str, incarnation: u64) {
+        let changed = {
+            let mut inner = self.lock();
+            let Some(e) = inner
+                .members
+                .iter_mut()
+                .find(|e| e.id == peer && !e.is_self)
+            else {
+                return;
+            };
+            e.last_seen = Some(Instant::now());
+            if e.incarnation != 0 && e.incarnation != incarnation {
+                tracing::info!(member = peer, "pool member restarted (new incarnation)");
+            }
+            e.incarnation = incarnation;
+            let changed = e.state == MemberState::Down;
+            if changed {
+                e.state = MemberState::Up;
+                e.last_error.clear();
+                state_changed(peer, MemberState::Up);
+                inner.view_version += 1;
+                recompute_roles(&mut inner);
+            }
+            changed
+        };
+        if changed {
+            self.broadcast_view();
+        }
+    }
+
+    /// Marks members whose last heartbeat is older than `dead_after_ms` down.
+    pub fn check(&self, now: Instant) {
+        let dead_after = Duration::from_millis(self.cfg.dead_after_ms);
+        let changed = {
+            let mut inner = self.lock();
+            let mut changed = false;
+            for e in inner.members.iter_mut().filter(|e| !e.is_self) {
+                let stale = e
+                    .last_seen
+                    .is_none_or(|t| now.duration_since(t) > dead_after);
+                if e.state.is_live() && stale {
+                    e.state = MemberState::Down;
+                    state_changed(&e.id, MemberState::Down);
+                    changed = true;
+                }
+            }
+            if changed {
+                inner.view_version += 1;
+                recompute_roles(&mut inner);
+            }
+            changed
+        };
+        if changed {
+            self.broadcast_view();
+        }
+    }
+
+    /// Records why the last link attempt with `peer` failed; returns whether the reason is new
+    /// (callers log new reasons loudly and repeats quietly).
+    pub fn record_error(&self, peer: &str, reason: &str) -> bool {
+        let mut inner = self.lock();
+        match inner.members.iter_mut().find(|e| e.id == peer) {
+            Some(e) if e.last_error != reason => {
+                e.last_error = reason.to_string();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Installs the queue of a new link with `peer`, replacing (and so closing) an older one,
+    /// and queues the current view on it. Returns the link id.
+    pub fn register_link(&self, peer: &str, tx: mpsc::Sender<Frame>) -> u64 {
+        let view = Frame::MembershipView(self.view());
+        let _ = tx.try_send(view);
+        let mut inner = self.lock();
+        let id = inner.next_link;
+        inner.next_link += 1;
+        if let Some(e) = inner.members.iter_mut().find(|e| e.id == peer) {
+            e.links = e.links.saturating_add(1);
+        }
+        if inner
+            .links
+            .insert(peer.to_string(), LinkSlot { id, tx })
+            .is_some()
+        {
+            tracing::info!(member = peer, "pool link replaced by a newer one");
+        }
+        metrics::gauge!("palaver_pool_links").set(inner.links.len() as f64);
+        id
+    }
+
+    /// Forgets link `id` of `peer` (if it is still the current one).
+    pub fn unregister_link(&self, peer: &str, id: u64) {
+        let mut inner = self.lock();
+        if inner.links.get(peer).is_some_and(|l| l.id == id) {
+            inner.links.remove(peer);
+        }
+        metrics::gauge!("palaver_pool_links").set(inner.links.len() as f64);
+    }
+
+    /// Queues `frame` on every link. A link whose queue is full is dropped (its task ends and
+    /// the dialer re-establishes it): memory stays bounded by `peer_queue` frames per peer.
+    pub fn broadcast(&self, frame: &Frame) {
+        let mut inner = self.lock();
+        let mut dead = Vec::new();
+        for (peer, slot) in &inner.links {
+            match slot.tx.try_send(frame.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(member = %peer, queue = self.cfg.peer_queue, "pool link queue full: dropping the link");
+                    metrics::counter!("palaver_pool_link_drops_total", "reason" => "queue-full")
+                        .increment(1);
+                    dead.push(peer.clone());
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => dead.push(peer.clone()),
+            }
+        }
+        for peer in dead {
+            inner.links.remove(&peer);
+        }
+    }
+
+    fn broadcast_view(&self) {
+        let view = Frame::MembershipView(self.view());
+        self.broadcast(&view);
+    }
+
+    /// The brief view carried by heartbeats.
+    pub fn summary(&self) -> ViewSummary {
+        let inner = self.lock();
+        let live = inner.members.iter().filter(|e| e.state.is_live()).count();
+        ViewSummary {
+            version: inner.view_version,
+            live: u16::try_from(live).unwrap_or(u16::MAX),
+            majority: majority(&inner),
+        }
+    }
+
+    /// The full view (for peers).
+    pub fn view(&self) -> MembershipView {
+        let inner = self.lock();
+        MembershipView {
+            node: self.cfg.node_id.clone(),
+            version: inner.view_version,
+            members: infos(&inner),
+        }
+    }
+
+    /// The report of `palaver pool status`.
+    pub fn report(&self) -> StatusReport {
+        let inner = self.lock();
+        StatusReport {
+            node: self.cfg.node_id.clone(),
+            pool: self.cfg.pool_id.clone(),
+            majority: majority(&inner),
+            members: infos(&inner),
+        }
+    }
+}
+
+fn infos(inner: &Inner) -> Vec<MemberInfo> {
+    let now = Instant::now();
+    inner
+        .members
+        .iter()
+        .map(|e| MemberInfo {
+            id: e.id.clone(),
+            address: e.address.clone(),
+            role: e.role,
+            effective: e.effective,
+            state: e.state,
+            last_seen_ms: if e.is_self {
+                Some(0)
+            } else {
+                e.last_seen
+                    .map(|t| u64::try_from(now.duration_since(t).as_millis()).unwrap_or(u64::MAX))
+            },
+            incarnation: e.incarnation,
+            links: e.links,
+            last_error: e.last_error.clone(),
+        })
+        .collect()
+}
+
+/// Whether the live members seen in an effective active role form a majority of the
+/// configured active members.
+fn majority(inner: &Inner) -> bool {
+    let configured = inner
+        .members
+        .iter()
+        .filter(|e| e.role == Role::Active)
+        .count();
+    let live_active = inner
+        .members
+        .iter()
+        .filter(|e| e.state.is_live() && e.effective == Role::Active)
+        .count();
+    has_majority(configured, live_active)
+}
+
+fn recompute_roles(inner: &mut Inner) {
+    let input: Vec<(Role, bool)> = inner
+        .members
+        .iter()
+        .map(|e| (e.role, e.state.is_live()))
+        .collect();
+    for (e, effective) in inner.members.iter_mut().zip(effective_roles(&input)) {
+        if e.effective != effective {
+            tracing::info!(
+                member = %e.id,
+                from = e.effective.as_str(),
+                to = effective.as_str(),
+                "pool member role changed"
+            );
+            e.effective = effective;
+        }
+    }
+    let m = majority(inner);
+    metrics::gauge!("palaver_pool_majority").set(if m { 1.0 } else { 0.0 });
+    let live = inner.members.iter().filter(|e| e.state.is_live()).count();
+    metrics::gauge!("palaver_pool_members_live").set(live as f64);
+}
+
+fn state_changed(member: &str, state: MemberState) {
+    match state {
+        MemberState::Down => tracing::warn!(member, state = state.as_str(), "pool member down"),
+        _ => tracing::info!(member, state = state.as_str(), "pool member up"),
+    }
+    metrics::counter!(
+        "palaver_pool_state_changes_total",
+        "member" => member.to_string(),
+        "state" => state.as_str()
+    )
+    .increment(1);
+    gauge_member(member, state);
+}
+
+fn gauge_member(member: &str, state: MemberState) {
+    let up = if state.is_live() { 1.0 } else { 0.0 };
+    metrics::gauge!("palaver_pool_member_up", "member" => member.to_string()).set(up);
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
