@@ -7,9 +7,11 @@
 //! ([`python::PyClient`], scenarios in [`scenario`]), and SIP over UDP, TCP and TLS with a small
 //! user agent ([`sip_client::SipClient`]). Nothing here reaches into server internals;
 //! `palaver-dialects` is used only as a wire codec (the XML stream parser for the raw client,
-//! the SIP message codec for the SIP client).
+//! the SIP message codec for the SIP client). Pools of several servers (TCP 8011) are started
+//! by [`pool`], with a pool CA made at test time by `palaver-certs` as an operator's PKI would.
 
 pub mod baresip;
+pub mod pool;
 pub mod python;
 pub mod raw_client;
 pub mod scenario;

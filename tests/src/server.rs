@@ -53,6 +53,8 @@ pub struct ServerOptions {
     pub xmpp_extra: String,
     /// Lines appended to the `[sip]` table (e.g. `min_expires = 1`).
     pub sip_extra: String,
+    /// Whole tables appended at the end of palaver.toml (e.g. a `[pool]` table).
+    pub extra_toml: String,
 }
 
 /// A PostgreSQL schema created for one test server.
@@ -184,6 +186,8 @@ impl TestServer {
         );
         config.push_str(SIP_SECTION);
         config.push_str(&opts.sip_extra);
+        config.push('\n');
+        config.push_str(&opts.extra_toml);
         config.push('\n');
         std::fs::write(&config_path, config).context("writing palaver.toml")?;
         let stderr_path = dir.path().join("server.stderr.log");
