@@ -30,6 +30,7 @@ class Peer:
         self.bin = Path(opts.get("bin") or REPO / "target/release/palaver")
         self.proc: subprocess.Popen | None = None
         self.db = f"bench_palaver_{int(time.time())}"
+        self._starts = 0
 
     def version(self) -> str:
         out = subprocess.run([str(self.bin), "--version"], capture_output=True, text=True)
@@ -85,10 +86,12 @@ filter = "warn"
         creds = common.credentials_file(self.workdir / "users.txt", self.users)
         self._palaver("user", "import", str(creds))
         log = (self.workdir / "palaver.log").open("w")
+        self._starts += 1
         self.proc = subprocess.Popen([str(self.bin), "--config", str(self.config), "serve"],
                                      cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         common.wait_port(c2s, proc=self.proc)
+        self._wait_ready()
         ca = self.workdir / "data/certs/ca.pem"
         notes = [f"store {self.store} ({'FULL sync, WAL' if self.store == 'sqlite' else 'PostgreSQL 15, synchronous_commit on'})",
                  "per-IP caps lifted (max_connections_per_ip = 0, SIP rate_per_sec 1e6)"]
@@ -134,11 +137,26 @@ filter = "warn"
         if running:
             self.proc = None
             log = (self.workdir / "palaver.log").open("a")
+            self._starts += 1
             self.proc = subprocess.Popen([str(self.bin), "--config", str(self.config), "serve"],
                                          cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
             port = int(self.config.read_text().split('c2s = ["127.0.0.1:')[1].split('"')[0])
             common.wait_port(port, proc=self.proc)
+            self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 120.0) -> None:
+        """Listeners are bound before the development certificates are written: wait for the
+        `palaver: ready` line, after which ca.pem exists and every service runs."""
+        log = self.workdir / "palaver.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if log.read_text().count("palaver: ready") >= self._starts:
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"palaver exited with {self.proc.returncode}")
+            time.sleep(0.1)
+        raise RuntimeError("palaver did not say it was ready")
 
     def pid(self) -> int:
         return self.proc.pid if self.proc else 0
