@@ -84,6 +84,7 @@ modules:
     max_user_conferences: 1000000
     default_room_options:
       mam: true
+      max_users: 1000000
       persistent: false
 """
 
@@ -92,7 +93,7 @@ NOTES = [
     "auth: sql, scram (SHA-1), 4096 iterations",
     "c2s listener backlog 4096 (default 5: a burst of connects stalls in the accept queue)",
     "c2s shaper none (packaged config: 3000 B/s), max_fsm_queue 1000000 (default 10000)",
-    "mod_muc: default_room_options mam=true; max_users, max_users_presence,"
+    "mod_muc: default_room_options mam=true, max_users=1000000 (default 200); max_users, max_users_presence,"
     " max_user_conferences 1000000 (defaults 200, 1000, 100)",
     f"erl +P {MAX_PROCS} +Q {MAX_PORTS}, ERL_MAX_ETS_TABLES=10000 (ejabberdctl: 250000"
     " processes, 32000 ports, 1400 ETS tables); Erlang distribution on 127.0.0.1 only",

@@ -153,8 +153,10 @@ def fanout(tool, target, outdir, sizes: Sizes) -> dict:
 
 
 def bigroom(tool, target, outdir, sizes: Sizes) -> dict:
+    # Every join sends the newcomer the presence of everyone already in (XEP-0045 §7.2.3):
+    # 5,000 joins are 12.5 M presence stanzas, so each step gets a minute per protocol step.
     base = ["--rooms", "1", "--room-prefix", "bigroom", "--occupants", str(sizes.bigroom_users),
-            "--posters", "10", "--ramp", "0", "--login-concurrency", "300",
+            "--posters", "10", "--ramp", "0", "--login-concurrency", "300", "--timeout", "60",
             "--mechanism", "PLAIN", *SOURCES]
     return stepped(tool, target, outdir, "bigroom", base, sizes.bigroom_rates, sizes.duration)
 
