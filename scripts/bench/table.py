@@ -18,6 +18,8 @@ def fmt(v, digits=1):
 
 
 def ratio(a, b):
+    if a and not b:
+        return "∞ (no step passed)"
     if not a or not b:
         return "—"
     return f"{a / b:.2f}×"
@@ -71,20 +73,20 @@ def stepped_section(entries: dict) -> list[str]:
 
 def history_section(entries: dict) -> list[str]:
     out = [row(["server", "archived", "queries/s", "latest-50 p50 / p99 ms", "middle-50 p50 / p99 ms",
-                "results/query", "p99 ratio (peer ÷ palaver-postgres)"]), row(["---"] * 7)]
+                "results/query", "errors", "p99 ratio (peer ÷ palaver-postgres)"]), row(["---"] * 8)]
     ref = entries.get("palaver-postgres", {}).get("result") or {}
     ref99 = max(ref.get("latest_p99_ms") or 0, ref.get("middle_p99_ms") or 0)
     for name, e in entries.items():
         r = e.get("result")
         if not r:
-            out.append(row([name, "error: " + e.get("error", "?")[:120]] + [""] * 5))
+            out.append(row([name, "error: " + e.get("error", "?")[:120]] + [""] * 6))
             continue
         p99 = max(r.get("latest_p99_ms") or 0, r.get("middle_p99_ms") or 0)
         out.append(row([f"{name} ({e['version']})", fmt(r.get("messages")), fmt(r.get("queries_per_s")),
                         f"{fmt(r.get('latest_p50_ms'), 2)} / {fmt(r.get('latest_p99_ms'), 2)}",
                         f"{fmt(r.get('middle_p50_ms'), 2)} / {fmt(r.get('middle_p99_ms'), 2)}",
-                        fmt(r.get("results_per_query")),
-                        "" if name == "palaver-postgres" else ratio(p99, ref99)]))
+                        fmt(r.get("results_per_query")), fmt(r.get("errors")),
+                        "" if name == "palaver-postgres" or not (p99 and ref99) else ratio(p99, ref99)]))
     return out
 
 
@@ -105,10 +107,14 @@ def render(results: dict) -> str:
         size = results.get("_sizes", {}).get(scenario, {})
         lines += ["", f"### {scenario}" + (f" ({describe(scenario, size)})" if size else ""), ""]
         lines += fn(entries)
-        notes = {n for e in entries.values() for n in e.get("notes", [])}
-        if notes:
-            lines += [""] + [f"- {name}: " + "; ".join(e.get("notes", [])) for name, e in entries.items()
-                             if e.get("notes")]
+    notes: dict[str, list[str]] = {}
+    for scenario in SECTIONS:
+        for name, e in (results.get(scenario) or {}).items():
+            notes.setdefault(name, [])
+            notes[name] += [n for n in e.get("notes", []) if n not in notes[name]]
+    if any(notes.values()):
+        lines += ["", "### Settings", ""]
+        lines += [f"- **{name}**: " + "; ".join(n) for name, n in notes.items() if n]
     return "\n".join(lines) + "\n"
 
 
