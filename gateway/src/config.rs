@@ -79,7 +79,7 @@ impl Default for XmppConfig {
             muc_domain: String::new(),
             max_stanza_bytes: 262_144,
             max_depth: 32,
-            outbound_queue: 2048,
+            outbound_queue: 16_384,
             auth_failures_before_backoff: 5,
             idle_timeout_secs: 600,
             max_connections_per_ip: 1000,

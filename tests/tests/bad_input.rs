@@ -553,7 +553,7 @@ async fn a_client_sending_garbage_does_not_disturb_the_others() {
 #[tokio::test]
 async fn a_slow_consumer_is_disconnected_while_others_get_everything() {
     // A short outbound queue so the slow client overflows after a few megabytes rather than
-    // after the default 2048 stanzas.
+    // after the default 16384 stanzas.
     let opts = ServerOptions {
         xmpp_extra: "outbound_queue = 64\n".into(),
         ..ServerOptions::default()

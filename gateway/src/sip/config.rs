@@ -71,7 +71,7 @@ impl Default for SipConfig {
             rate_burst: 200,
             auth_failures_before_backoff: 5,
             delivery_failures_before_leave: 3,
-            outbound_queue: 512,
+            outbound_queue: 16_384,
             idle_timeout_secs: 3_900,
             md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
             max_connections_per_ip: 1000,
