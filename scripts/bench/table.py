@@ -86,7 +86,8 @@ def history_section(entries: dict) -> list[str]:
                         f"{fmt(r.get('latest_p50_ms'), 2)} / {fmt(r.get('latest_p99_ms'), 2)}",
                         f"{fmt(r.get('middle_p50_ms'), 2)} / {fmt(r.get('middle_p99_ms'), 2)}",
                         fmt(r.get("results_per_query")), fmt(r.get("errors")),
-                        "" if name == "palaver-postgres" or not (p99 and ref99) else ratio(p99, ref99)]))
+                        "" if name == "palaver-postgres" or not (p99 and ref99)
+                        else "— (queries failed)" if r.get("errors") else ratio(p99, ref99)]))
     return out
 
 
