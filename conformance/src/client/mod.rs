@@ -141,15 +141,14 @@ impl Client {
         }
     }
 
-    /// Joins `room` (a bare room JID) as `nick` asking for no history, and waits for our own
-    /// presence. When the join created the room (status 201) it is configured as an instant
-    /// room (empty `muc#owner` submit) so that others can join.
-    pub async fn join(
+    /// Sends the XEP-0045 join presence for `room/nick` asking for no history and waits for our
+    /// own presence back; returns whether the join created the room (status 201).
+    pub async fn enter(
         &mut self,
         room: &str,
         nick: &str,
         deadline: Instant,
-    ) -> Result<Joined, ClientError> {
+    ) -> Result<bool, ClientError> {
         let occupant = format!("{room}/{nick}");
         let mut out = Vec::with_capacity(200);
         out.extend_from_slice(b"<presence to='");
@@ -169,12 +168,24 @@ impl Client {
                 format!("{room} refused the join: {}", error_condition(&p)),
             ));
         }
-        let created = p.get_child("x", NS_MUC_USER).is_some_and(|x| {
+        Ok(p.get_child("x", NS_MUC_USER).is_some_and(|x| {
             x.children_named("status", NS_MUC_USER)
                 .any(|s| s.attr("code") == Some("201"))
-        });
+        }))
+    }
+
+    /// Joins `room` (a bare room JID) as `nick` asking for no history, and waits for our own
+    /// presence. When the join created the room (status 201) it is configured as an instant
+    /// room (empty `muc#owner` submit) so that others can join.
+    pub async fn join(
+        &mut self,
+        room: &str,
+        nick: &str,
+        deadline: Instant,
+    ) -> Result<Joined, ClientError> {
+        let created = self.enter(room, nick, deadline).await?;
         if created {
-            out.clear();
+            let mut out = Vec::with_capacity(200);
             out.extend_from_slice(b"<iq type='set' id='instant-room' to='");
             escape_attr(room, &mut out);
             out.extend_from_slice(b"'><query xmlns='");

@@ -17,8 +17,6 @@ pub const NS_MAM: &str = "urn:xmpp:mam:2";
 const NS_RSM: &str = "http://jabber.org/protocol/rsm";
 const NS_FORWARD: &str = "urn:xmpp:forward:0";
 const NS_DELAY: &str = "urn:xmpp:delay";
-const NS_MUC: &str = "http://jabber.org/protocol/muc";
-const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 
 /// What the archive discovery found.
 #[derive(Debug, Clone)]
@@ -112,33 +110,10 @@ pub async fn join_existing(
     nick: &str,
     deadline: Instant,
 ) -> Result<(), ClientError> {
-    let occupant = format!("{room}/{nick}");
-    let mut out = Vec::with_capacity(200);
-    out.extend_from_slice(b"<presence to='");
-    escape_attr(&occupant, &mut out);
-    out.extend_from_slice(b"'><x xmlns='");
-    out.extend_from_slice(NS_MUC.as_bytes());
-    out.extend_from_slice(b"'><history maxstanzas='0'/></x></presence>");
-    client.send(&out).await?;
-    let p = client
-        .next_stanza(deadline, "the join presence", |e| {
-            e.name == "presence" && e.attr("from") == Some(occupant.as_str())
-        })
-        .await?;
-    if p.attr("type") == Some("error") {
-        return Err(ClientError::new(
-            ErrorKind::Join,
-            format!("{room} refused the join: {}", error_condition(&p)),
-        ));
-    }
-    let created = p.get_child("x", NS_MUC_USER).is_some_and(|x| {
-        x.children_named("status", NS_MUC_USER)
-            .any(|s| s.attr("code") == Some("201"))
-    });
-    if created {
-        out.clear();
+    if client.enter(room, nick, deadline).await? {
+        let mut out = Vec::with_capacity(100);
         out.extend_from_slice(b"<presence type='unavailable' to='");
-        escape_attr(&occupant, &mut out);
+        escape_attr(&format!("{room}/{nick}"), &mut out);
         out.extend_from_slice(b"'/>");
         client.send(&out).await?;
         return Err(ClientError::new(
