@@ -158,14 +158,7 @@ pub async fn run(shared: Arc<Shared>, idx: usize, permit: OwnedSemaphorePermit) 
     let cfg = &shared.cfg;
     let stats = &shared.stats;
     let t0 = Instant::now();
-    let source = cfg.sources.get(idx % cfg.sources.len().max(1)).copied();
-    let login = timeout_at(
-        shared.hard_deadline,
-        Client::login(&shared.connect, source, &user.name, &user.password),
-    )
-    .await
-    .unwrap_or_else(|_| Err(ClientError::new(ErrorKind::Timeout, "hard deadline")));
-    let mut client = match login {
+    let mut client = match super::session::login(&shared, idx, user).await {
         Ok(c) => c,
         Err(e) => {
             stats.error(&user.name, &e);
@@ -184,12 +177,7 @@ pub async fn run(shared: Arc<Shared>, idx: usize, permit: OwnedSemaphorePermit) 
         return;
     }
     drop(permit);
-    stats.joined.fetch_add(1, Relaxed);
-    if let Some(j) = stats.room_joined.first() {
-        j.fetch_add(1, Relaxed);
-    }
-    stats.login.add(idx, &[micros(t0.elapsed())]);
-    stats.last_join_us.fetch_max(shared.now_us(), Relaxed);
+    stats.joined_room(idx, 0, micros(t0.elapsed()), shared.now_us());
 
     let mut querier = Querier::new(&shared, idx, room);
     let result = querier.run(&mut client).await;

@@ -8,6 +8,7 @@
 use super::config::{Mode, Rate};
 use super::stamp::{self, Stamp};
 use super::stats::{micros, Recorder};
+use super::users::User;
 use super::{Phase, Shared};
 use crate::client::{body_text, error_condition, Client, ClientError, ErrorKind};
 use palaver_dialects::xmpp::element::Element;
@@ -19,6 +20,19 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 const NS_DELAY: &str = "urn:xmpp:delay";
+/// Logs user `idx` in over XMPP from its source address (round-robin), bounded by the run's
+/// hard deadline.
+pub async fn login(shared: &Shared, idx: usize, user: &User) -> Result<Client, ClientError> {
+    let cfg = &shared.cfg;
+    let source = cfg.sources.get(idx % cfg.sources.len().max(1)).copied();
+    timeout_at(
+        shared.hard_deadline,
+        Client::login(&shared.connect, source, &user.name, &user.password),
+    )
+    .await
+    .unwrap_or_else(|_| Err(ClientError::new(ErrorKind::Timeout, "hard deadline")))
+}
+
 /// Runs session `idx` to its end. `permit` (a login slot) is released once it is in its room.
 pub async fn run(shared: Arc<Shared>, idx: usize, permit: OwnedSemaphorePermit) {
     let Some(user) = shared.users.get(idx) else {
@@ -30,14 +44,7 @@ pub async fn run(shared: Arc<Shared>, idx: usize, permit: OwnedSemaphorePermit) 
     let room = &cfg.rooms[room_i];
     let creator = idx < cfg.rooms.len();
     let t0 = Instant::now();
-    let source = cfg.sources.get(idx % cfg.sources.len().max(1)).copied();
-    let login = timeout_at(
-        shared.hard_deadline,
-        Client::login(&shared.connect, source, &user.name, &user.password),
-    )
-    .await
-    .unwrap_or_else(|_| Err(ClientError::new(ErrorKind::Timeout, "hard deadline")));
-    let mut client = match login {
+    let mut client = match login(&shared, idx, user).await {
         Ok(c) => c,
         Err(e) => {
             stats.error(&user.name, &e);
@@ -69,10 +76,7 @@ pub async fn run(shared: Arc<Shared>, idx: usize, permit: OwnedSemaphorePermit) 
         return;
     }
     drop(permit);
-    stats.joined.fetch_add(1, Relaxed);
-    stats.room_joined[room_i].fetch_add(1, Relaxed);
-    stats.login.add(idx, &[micros(t0.elapsed())]);
-    stats.last_join_us.fetch_max(shared.now_us(), Relaxed);
+    stats.joined_room(idx, room_i, micros(t0.elapsed()), shared.now_us());
 
     let mut live = Live::new(&shared, idx, room_i);
     let result = live.run(&mut client).await;

@@ -77,10 +77,7 @@ pub async fn run(shared: Arc<Shared>, idx: usize, permit: OwnedSemaphorePermit) 
         return;
     }
     drop(permit);
-    stats.joined.fetch_add(1, Relaxed);
-    stats.room_joined[room_i].fetch_add(1, Relaxed);
-    stats.login.add(idx, &[micros(t0.elapsed())]);
-    stats.last_join_us.fetch_max(shared.now_us(), Relaxed);
+    stats.joined_room(idx, room_i, micros(t0.elapsed()), shared.now_us());
 
     let mut live = Live::new(&shared, idx, room_i, room_uri);
     if let Err(e) = live.run(&mut ua).await {

@@ -211,6 +211,16 @@ impl Stats {
             .clone()
     }
 
+    /// Session `idx` is in room `room_i`: `login_us` after it started, at `now_us` of the run.
+    pub fn joined_room(&self, idx: usize, room_i: usize, login_us: u64, now_us: u64) {
+        self.joined.fetch_add(1, Relaxed);
+        if let Some(room) = self.room_joined.get(room_i) {
+            room.fetch_add(1, Relaxed);
+        }
+        self.login.add(idx, &[login_us]);
+        self.last_join_us.fetch_max(now_us, Relaxed);
+    }
+
     /// A session is open.
     pub fn session_up(&self) {
         let now = self.live.fetch_add(1, Relaxed) + 1;
