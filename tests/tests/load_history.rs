@@ -9,14 +9,11 @@
 //! is refused when older than its sources (`cargo build -p palaver-conformance`, or
 //! `PALAVER_E2E_ALLOW_STALE=1`).
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{ensure, Context as _};
+use palaver_e2e::load_tool::run_load_xmpp;
 use palaver_e2e::{must, Store, TestServer};
-use serde_json::Value;
-use std::path::Path;
-use std::time::Duration;
 
 /// Bound of one tool run (the runs themselves take a few seconds).
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test]
 async fn history_run_pages_the_archive_of_a_filled_room() {
@@ -46,7 +43,7 @@ async fn history_run_pages_the_archive_of_a_filled_room() {
             ];
             let mut fill = users.to_vec();
             fill.extend(["--rate", "30", "--duration", "2", "--ramp", "0"]);
-            let report = run_tool(&server, dir.path(), &fill).await?;
+            let report = run_load_xmpp(&server, dir.path(), &fill, 0).await?;
             let sent = report["messages"]["sent"]
                 .as_u64()
                 .context("messages.sent")?;
@@ -54,7 +51,7 @@ async fn history_run_pages_the_archive_of_a_filled_room() {
 
             let mut query = users.to_vec();
             query.extend(["--mode", "history", "--duration", "2"]);
-            let report = run_tool(&server, dir.path(), &query).await?;
+            let report = run_load_xmpp(&server, dir.path(), &query, 0).await?;
             let c = &report["connections"];
             ensure!(c["joined"] == USERS && c["failed"] == 0, "report: {report}");
             let h = &report["history"];
@@ -88,50 +85,11 @@ async fn history_run_pages_the_archive_of_a_filled_room() {
                 "--duration",
                 "1",
             ]);
-            let report = run_load(&server, dir.path(), &none, false).await?;
+            let report = run_load_xmpp(&server, dir.path(), &none, 2).await?;
             ensure!(report["connections"]["joined"] == 0, "report: {report}");
             ensure!(report["errors"]["join"] == USERS, "report: {report}");
             Ok(())
         }
         .await,
     );
-}
-
-/// Runs `palaver-conformance load` against `server`'s XMPP port with `args` (plus the CA, pid,
-/// `--fail-on-error` and a JSON file in `dir`); returns the parsed JSON report.
-async fn run_tool(server: &TestServer, dir: &Path, args: &[&str]) -> Result<Value> {
-    run_load(server, dir, args, true).await
-}
-
-/// Runs the tool; with `clean` the run must succeed under `--fail-on-error`, else it must end
-/// with its problems exit status (2).
-async fn run_load(server: &TestServer, dir: &Path, args: &[&str], clean: bool) -> Result<Value> {
-    let json = dir.join("report.json");
-    let _ = std::fs::remove_file(&json);
-    let addr = server.starttls_addr().to_string();
-    let ca = server.ca_path().display().to_string();
-    let mut cmd = tokio::process::Command::new(palaver_e2e::server::conformance_bin()?);
-    cmd.arg("load")
-        .args(args)
-        .args(["--server", &addr, "--ca", &ca])
-        .args(["--json", &json.display().to_string()])
-        .arg("--fail-on-error")
-        .kill_on_drop(true);
-    if let Some(pid) = server.pid() {
-        cmd.args(["--pid", &pid.to_string()]);
-    }
-    let out = tokio::time::timeout(RUN_TIMEOUT, cmd.output())
-        .await
-        .context("the load run did not finish in time")??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    let expected = if clean { Some(0) } else { Some(2) };
-    ensure!(
-        out.status.code() == expected,
-        "load run ended with {}:\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&json).with_context(|| format!("{}", json.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing the JSON report:\n{text}"))
 }

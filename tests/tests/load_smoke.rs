@@ -16,14 +16,11 @@
 //! is refused when older than its sources (`cargo build -p palaver-conformance`, or
 //! `PALAVER_E2E_ALLOW_STALE=1`).
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{ensure, Context as _};
+use palaver_e2e::load_tool::{run_load, run_load_xmpp};
 use palaver_e2e::{must, ServerOptions, Store, TestServer};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Bound of one tool run (the runs themselves take a few seconds).
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test]
 async fn idle_sessions_connect_join_hold_and_ping() {
@@ -43,7 +40,7 @@ async fn idle_sessions_connect_join_hold_and_ping() {
             }
             let creds = dir.path().join("users.txt");
             std::fs::write(&creds, credentials)?;
-            let report = run_tool(
+            let report = run_load_xmpp(
                 &server,
                 dir.path(),
                 &[
@@ -56,6 +53,7 @@ async fn idle_sessions_connect_join_hold_and_ping() {
                     "--hold-secs",
                     "1",
                 ],
+                0,
             )
             .await?;
             let c = &report["connections"];
@@ -103,7 +101,7 @@ async fn chat_run_delivers_every_post_and_measures_latency() {
                 ),
             )?;
             // --size overrides the scenario's 120.
-            let report = run_tool(
+            let report = run_load_xmpp(
                 &server,
                 dir.path(),
                 &[
@@ -112,6 +110,7 @@ async fn chat_run_delivers_every_post_and_measures_latency() {
                     "--size",
                     "200",
                 ],
+                0,
             )
             .await?;
             let c = &report["connections"];
@@ -199,6 +198,7 @@ async fn sip_chat_run_registers_joins_and_delivers_every_post() {
                     "--ramp",
                     "0",
                 ],
+                0,
             )
             .await?;
             let c = &report["connections"];
@@ -226,47 +226,4 @@ async fn sip_chat_run_registers_joins_and_delivers_every_post() {
         }
         .await,
     );
-}
-
-/// Runs `palaver-conformance load` against `server`'s XMPP port with `args` (plus the server
-/// address, CA, pid and a JSON file in `dir`); returns the parsed JSON report.
-async fn run_tool(server: &TestServer, dir: &Path, args: &[&str]) -> Result<Value> {
-    let mut all = args.to_vec();
-    let addr = server.starttls_addr().to_string();
-    let ca = server.ca_path().display().to_string();
-    all.extend(["--server", &addr, "--ca", &ca]);
-    run_load(server, dir, &all).await
-}
-
-/// Runs `palaver-conformance load` with `args` (plus pid and a JSON file in `dir`); returns
-/// the parsed JSON report.
-async fn run_load(server: &TestServer, dir: &Path, args: &[&str]) -> Result<Value> {
-    let json = dir.join("report.json");
-    let mut cmd = tokio::process::Command::new(tool()?);
-    cmd.arg("load")
-        .args(args)
-        .args(["--json", &json.display().to_string()])
-        .arg("--fail-on-error")
-        .kill_on_drop(true);
-    if let Some(pid) = server.pid() {
-        cmd.args(["--pid", &pid.to_string()]);
-    }
-    let out = tokio::time::timeout(RUN_TIMEOUT, cmd.output())
-        .await
-        .context("the load run did not finish in time")??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    ensure!(
-        out.status.success(),
-        "load run failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&json).with_context(|| format!("{}", json.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing the JSON report:\n{text}"))
-}
-
-/// The `palaver-conformance` binary (see `palaver_e2e::server::conformance_bin`).
-fn tool() -> Result<PathBuf> {
-    palaver_e2e::server::conformance_bin()
 }
