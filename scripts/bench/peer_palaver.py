@@ -85,13 +85,8 @@ filter = "warn"
         self.config = self._write_config(c2s, sip)
         creds = common.credentials_file(self.workdir / "users.txt", self.users)
         self._palaver("user", "import", str(creds))
-        log = (self.workdir / "palaver.log").open("w")
-        self._starts += 1
-        self.proc = subprocess.Popen([str(self.bin), "--config", str(self.config), "serve"],
-                                     cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        common.wait_port(c2s, proc=self.proc)
-        self._wait_ready()
+        (self.workdir / "palaver.log").write_text("")
+        self._serve()
         ca = self.workdir / "data/certs/ca.pem"
         notes = [f"store {self.store} ({'FULL sync, WAL' if self.store == 'sqlite' else 'PostgreSQL 15, synchronous_commit on'})",
                  "per-IP caps lifted (max_connections_per_ip = 0, SIP rate_per_sec 1e6)"]
@@ -135,19 +130,20 @@ filter = "warn"
             db = self.workdir / "data/palaver.db"
             common.run(["sqlite3", str(db), "PRAGMA journal_mode=WAL; " + sql + ";"])
         if running:
-            self.proc = None
-            log = (self.workdir / "palaver.log").open("a")
-            self._starts += 1
-            self.proc = subprocess.Popen([str(self.bin), "--config", str(self.config), "serve"],
-                                         cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-            port = int(self.config.read_text().split('c2s = ["127.0.0.1:')[1].split('"')[0])
-            common.wait_port(port, proc=self.proc)
-            self._wait_ready()
+            self._serve()
+
+    def _serve(self) -> None:
+        """Starts `palaver serve` (output appended to palaver.log) and waits until it is ready."""
+        log = (self.workdir / "palaver.log").open("a")
+        self._starts += 1
+        self.proc = subprocess.Popen([str(self.bin), "--config", str(self.config), "serve"],
+                                     cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._wait_ready()
 
     def _wait_ready(self, timeout: float = 120.0) -> None:
-        """Listeners are bound before the development certificates are written: wait for the
-        `palaver: ready` line, after which ca.pem exists and every service runs."""
+        """Wait for this start's `palaver: ready` line: every listener is bound by then and the
+        development CA (written after the listeners bind) exists."""
         log = self.workdir / "palaver.log"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
