@@ -271,7 +271,7 @@ impl Role {
 }
 
 /// One affiliation row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AffiliationRecord {
     pub user: UserId,
     pub affiliation: Affiliation,
@@ -279,7 +279,7 @@ pub struct AffiliationRecord {
 }
 
 /// A message as kept in room history. `seq` is assigned by the room's home and is unique per room.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredMessage {
     pub room_id: RoomId,
     pub seq: i64,
@@ -298,7 +298,7 @@ pub struct StoredMessage {
 }
 
 /// Which slice of history to read. Bounds are inclusive-exclusive as named; all optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryQuery {
     /// Only messages with `seq > after_seq`.
     pub after_seq: Option<i64>,

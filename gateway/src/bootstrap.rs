@@ -234,6 +234,13 @@ async fn bind_all(config: &Config) -> anyhow::Result<Vec<Bound>> {
     Ok(bound)
 }
 
+/// The first client id of this process: in a pool, the node's origin number sits in the top
+/// bits so ids are unique across the pool and tell which node a session is on.
+fn first_client_id(config: &Config) -> u64 {
+    let origin = config.pool.as_ref().map_or(0, |p| p.origin_of(&p.node_id));
+    (u64::from(origin) << palaver_core::engine::CLIENT_ORIGIN_SHIFT) + 1
+}
+
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let mut signals = Signals::install()?;
@@ -278,9 +285,16 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         engine: engine.clone(),
         tls,
         shutdown: shutdown_rx,
-        next_client: std::sync::atomic::AtomicU64::new(1),
+        next_client: std::sync::atomic::AtomicU64::new(first_client_id(&config)),
         invitation_relay: std::sync::OnceLock::new(),
     });
+    // The engine joins the pool before any client can send it a command.
+    let pool = match (pool_listener, pool_tls, config.pool.clone()) {
+        (Some((listener, _)), Some(pool_tls), Some(cfg)) => {
+            Some(crate::pool::start(cfg, pool_tls, listener, engine.clone()))
+        }
+        _ => None,
+    };
     let svc = crate::xmpp::XmppService::new(ctx.clone());
     let mut tasks = Vec::with_capacity(bound.len());
     for b in bound {
@@ -289,12 +303,6 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     let sip = crate::sip::SipService::new(ctx.clone(), svc.clone(), &secret);
     tasks.extend(sip.start(sip_listeners));
-    let pool = match (pool_listener, pool_tls, config.pool.clone()) {
-        (Some((listener, _)), Some(pool_tls), Some(cfg)) => {
-            Some(crate::pool::start(cfg, pool_tls, listener))
-        }
-        _ => None,
-    };
 
     say(&format!(
         "palaver: domain {}, MUC {}, store {}, CA to trust: {trust}",

@@ -8,11 +8,23 @@ use crate::model::{
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-/// A process-wide unique id of one client session (one XMPP full JID, one SIP contact).
+/// A pool-wide unique id of one client session (one XMPP full JID, one SIP contact). In a pool
+/// the top 16 bits are the origin number of the node the session is connected to
+/// ([`client_origin`]); outside a pool they are 0.
 pub type ClientId = u64;
 
+/// Bits below a client id's origin number.
+pub const CLIENT_ORIGIN_SHIFT: u32 = 48;
+
+/// The origin number (node) of a client id.
+pub fn client_origin(client: ClientId) -> u16 {
+    (client >> CLIENT_ORIGIN_SHIFT) as u16
+}
+
 /// The wire protocol a client session speaks, shown in rosters (e.g. the SIP `#members` list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum ClientProtocol {
     /// XMPP c2s session.
     #[default]
@@ -44,7 +56,7 @@ impl std::fmt::Debug for ClientRef {
 }
 
 /// How much history a joining client wants (XEP-0045 §7.2.13). All limits combine.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryRequest {
     pub max_stanzas: Option<u32>,
     pub max_chars: Option<u32>,
@@ -69,7 +81,7 @@ pub struct JoinRequest {
 }
 
 /// Why a request was refused. Dialects map these to their errors (XMPP stanza errors, SIP 4xx).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum RoomError {
     #[error("no such room")]
     ItemNotFound,
@@ -229,10 +241,19 @@ pub enum RoomCommand {
     },
     /// Server shutting down: occupants get unavailable presence with status 332.
     Shutdown { reply: oneshot::Sender<()> },
+    /// Pool: this node is no longer the room's home. The room finishes its pending commits and
+    /// stops without telling anyone (every node joins its clients again at the new home); the
+    /// reply is who was present, so this node can show its clients those who do not come back.
+    Handover {
+        reply: oneshot::Sender<Vec<super::events::OccupantPresence>>,
+    },
+    /// Pool: the node with this origin number is gone; its clients' sessions leave the room
+    /// (everyone else sees them go) and its watchers are dropped.
+    DropOrigin { origin: u16 },
 }
 
 /// An occupant as listed to moderators and in disco/roster answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RosterEntry {
     pub nick: String,
     pub user: UserId,
@@ -243,7 +264,7 @@ pub struct RosterEntry {
 }
 
 /// What a new watcher starts from: the room's facts and who is in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoomSnapshot {
     /// Room local name (e.g. `lobby`).
     pub name: String,
@@ -256,7 +277,7 @@ pub struct RoomSnapshot {
 }
 
 /// What an invitation needs: the inviter's nick and user, and the room password if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InviteTicket {
     pub inviter_nick: String,
     pub inviter: UserId,
@@ -264,7 +285,7 @@ pub struct InviteTicket {
 }
 
 /// One page of archive results with what RSM needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArchivePage {
     pub messages: Vec<Arc<StoredMessage>>,
     /// True when no more results exist in the paging direction.
@@ -273,7 +294,7 @@ pub struct ArchivePage {
 }
 
 /// Room facts for disco#info, listings and admin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoomInfo {
     pub name: String,
     pub config: RoomConfig,
@@ -324,7 +345,12 @@ impl RoomCommand {
             RoomCommand::IsOccupant { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
-            RoomCommand::Leave { .. } | RoomCommand::Unwatch { .. } => {}
+            RoomCommand::Leave { .. }
+            | RoomCommand::Unwatch { .. }
+            | RoomCommand::DropOrigin { .. } => {}
+            RoomCommand::Handover { reply } => {
+                let _ = reply.send(Vec::new());
+            }
             RoomCommand::Shutdown { reply } => {
                 let _ = reply.send(());
             }

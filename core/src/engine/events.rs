@@ -7,11 +7,14 @@ use crate::model::{Affiliation, Role, StoredMessage, UserId};
 use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
 
-/// Number of encoded variants an event can cache (dialect × per-recipient view).
-pub const ENCODE_SLOTS: usize = 4;
+/// Number of encoded variants an event can cache (dialect × per-recipient view, and the pool).
+pub const ENCODE_SLOTS: usize = 5;
+
+/// The cache slot of an event's encoding for other pool nodes (the same for every recipient).
+pub const POOL_SLOT: usize = 4;
 
 /// XEP-0045 status codes carried by presence and message events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StatusCodes(u32);
 
 impl StatusCodes {
@@ -71,14 +74,14 @@ impl StatusCodes {
 }
 
 /// Whether an occupant is present or leaving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PresenceKind {
     Available,
     Unavailable,
 }
 
 /// An occupant's presence as the room shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OccupantPresence {
     pub nick: String,
     pub user: UserId,
@@ -102,7 +105,7 @@ pub struct OccupantPresence {
 }
 
 /// A private message between two occupants of a room.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrivateMessage {
     pub from_nick: String,
     pub from_user: UserId,
@@ -113,7 +116,7 @@ pub struct PrivateMessage {
 }
 
 /// Everything a room can send to an occupant session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RoomEventKind {
     Presence(OccupantPresence),
     /// A groupchat message (live, or from history when `history` is true).
@@ -175,6 +178,20 @@ pub struct DeliveryFlags {
     pub is_self: bool,
     /// The recipient may see occupants' real addresses (moderator, or non-anonymous room).
     pub sees_real_address: bool,
+}
+
+impl DeliveryFlags {
+    /// As one byte for the pool wire (bit 0 self, bit 1 real address).
+    pub fn to_bits(self) -> u8 {
+        u8::from(self.is_self) | (u8::from(self.sees_real_address) << 1)
+    }
+    /// From [`DeliveryFlags::to_bits`] (other bits ignored).
+    pub fn from_bits(bits: u8) -> DeliveryFlags {
+        DeliveryFlags {
+            is_self: bits & 1 != 0,
+            sees_real_address: bits & 2 != 0,
+        }
+    }
 }
 
 /// The sink was full or closed: the session is too slow or gone.

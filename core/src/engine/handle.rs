@@ -59,7 +59,7 @@ pub enum EngineError {
 /// Cheap to clone; share one per server.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 pub(super) struct Inner {
@@ -72,6 +72,8 @@ pub(super) struct Inner {
     /// single lock made 200 rooms created at once wait for each other's store round trips).
     loading: DashMap<String, Arc<Mutex<()>>>,
     shutting_down: AtomicBool,
+    /// Set when this node is part of a pool (see `remote`).
+    pub(super) pool: std::sync::OnceLock<Arc<super::remote::Remote>>,
 }
 
 impl Engine {
@@ -86,6 +88,7 @@ impl Engine {
                 rooms: DashMap::new(),
                 loading: DashMap::new(),
                 shutting_down: AtomicBool::new(false),
+                pool: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -100,8 +103,19 @@ impl Engine {
 
     /// Sends a command to a room, loading it from the store (or creating it for a `Join` with
     /// `create`). Failures are answered on the command's own reply channel.
+    /// In a pool, a command for a room homed on another node is forwarded there.
     pub async fn send(&self, room: &str, cmd: RoomCommand) {
         let name = room.to_lowercase();
+        if self.inner.pool.get().is_some() {
+            self.pool_send(&name, cmd).await;
+            return;
+        }
+        self.send_local(&name, cmd).await
+    }
+
+    /// Sends a command to a room homed on this node (`name` is lower-case).
+    pub(super) async fn send_local(&self, name: &str, cmd: RoomCommand) {
+        let name = name.to_string();
         let mut cmd = cmd;
         for _ in 0..3 {
             let tx = match self.room_sender(&name, &cmd).await {
@@ -216,6 +230,15 @@ impl Engine {
             let _ = rx.await;
         }
         self.inner.rooms.clear();
+    }
+
+    /// The rooms loaded on this node, with their command queues.
+    pub(super) fn loaded_rooms(&self) -> Vec<(String, mpsc::Sender<RoomCommand>)> {
+        self.inner
+            .rooms
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
     }
 
     pub fn is_shutting_down(&self) -> bool {

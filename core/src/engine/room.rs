@@ -298,6 +298,52 @@ impl Room {
                 self.shutdown().await;
                 let _ = reply.send(());
             }
+            RoomCommand::Handover { reply } => {
+                let present = self.handover().await;
+                let _ = reply.send(present);
+            }
+            RoomCommand::DropOrigin { origin } => self.drop_origin(origin).await,
+        }
+    }
+
+    /// Stops homing this room: pending commits finish, nobody is told, and the presences of
+    /// everyone who was in are returned.
+    async fn handover(&mut self) -> Vec<super::events::OccupantPresence> {
+        while let Some((result, message, reply)) = self.pending.next().await {
+            self.committed(result, message, reply);
+        }
+        self.watchers.clear();
+        let present = self
+            .occupants
+            .iter()
+            .map(|o| {
+                o.presence(
+                    super::events::PresenceKind::Available,
+                    super::events::StatusCodes::empty(),
+                )
+            })
+            .collect();
+        let n = self.occupants.len();
+        for nick in self.occupants.nicks() {
+            self.occupants.remove_nick(&nick);
+        }
+        metrics::gauge!("palaver_occupants").decrement(n as f64);
+        self.closed = true;
+        present
+    }
+
+    /// The sessions and watchers of a node that left the pool leave the room.
+    async fn drop_origin(&mut self, origin: u16) {
+        let gone: Vec<ClientId> = self
+            .occupants
+            .iter()
+            .flat_map(|o| o.sessions.iter().map(|s| s.client))
+            .filter(|c| super::commands::client_origin(*c) == origin)
+            .collect();
+        self.watchers
+            .retain(|w| super::commands::client_origin(w) != origin);
+        for client in gone {
+            self.leave(client, None).await;
         }
     }
 

@@ -43,6 +43,11 @@ impl Watchers {
         self.list.len() != before
     }
 
+    /// Keeps only the watchers whose id passes `keep`.
+    pub fn retain(&mut self, keep: impl Fn(ClientId) -> bool) {
+        self.list.retain(|w| keep(w.id));
+    }
+
     /// Forgets every watcher (shutdown, destruction).
     pub fn clear(&mut self) {
         self.list.clear();

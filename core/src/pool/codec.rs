@@ -77,6 +77,23 @@ pub fn encode(frame: &Frame, max: usize) -> Result<Vec<u8>, FrameError> {
                 }
             }
         }
+        Frame::RoomRequest { id, room, body } => {
+            w.u64(*id);
+            w.string("room", room)?;
+            w.bytes("body", body)?;
+        }
+        Frame::RoomReply { id, body } => {
+            w.u64(*id);
+            w.bytes("body", body)?;
+        }
+        Frame::RoomEvent { recipients, body } => {
+            w.count32("recipients", recipients.len())?;
+            for (client, flags) in recipients {
+                w.u64(*client);
+                w.u8(*flags);
+            }
+            w.bytes("body", body)?;
+        }
     }
     let len = out.len() - 4;
     if len > max {
@@ -173,6 +190,26 @@ pub fn decode(ty: u8, payload: &[u8]) -> Result<Frame, FrameError> {
                 v => return Err(bad("response", v.into())),
             };
             Frame::AdminResponse { id, response }
+        }
+        0x30 => Frame::RoomRequest {
+            id: r.u64("id")?,
+            room: r.string("room")?,
+            body: r.bytes("body")?,
+        },
+        0x34 => Frame::RoomReply {
+            id: r.u64("id")?,
+            body: r.bytes("body")?,
+        },
+        0x31 => {
+            let n = r.count32("recipients", 9)?;
+            let mut recipients = Vec::with_capacity(n);
+            for _ in 0..n {
+                recipients.push((r.u64("recipient.client")?, r.u8("recipient.flags")?));
+            }
+            Frame::RoomEvent {
+                recipients,
+                body: r.bytes("body")?,
+            }
         }
         t if FrameType::is_reserved(t) => return Err(FrameError::Reserved(t)),
         t => return Err(FrameError::UnknownType(t)),
@@ -351,7 +388,12 @@ mod tests {
     #[test]
     fn unknown_reserved_and_versions_are_typed_errors() {
         assert_eq!(decode(0x7f, &[]), Err(FrameError::UnknownType(0x7f)));
-        assert_eq!(decode(0x30, &[]), Err(FrameError::Reserved(0x30)));
+        assert_eq!(decode(0x32, &[]), Err(FrameError::Reserved(0x32)));
+        // A room event claiming more recipients than its bytes can hold.
+        assert_eq!(
+            decode(0x31, &[0xff, 0xff, 0xff, 0xff]),
+            Err(FrameError::Truncated("recipients"))
+        );
         let mut bytes = encode(&hello(), DEFAULT_MAX_FRAME).expect("encodes");
         bytes[10] = 9; // version low byte
         assert_eq!(

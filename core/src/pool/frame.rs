@@ -2,6 +2,7 @@
 //! `docs/pool-protocol.md`; [`super::codec`] turns them into bytes and back.
 
 use super::membership::{MemberState, Role};
+use bytes::Bytes;
 
 /// First bytes of every Hello and HelloAck payload.
 pub const MAGIC: [u8; 4] = *b"PLVR";
@@ -28,20 +29,22 @@ pub enum FrameType {
     AdminRequest = 0x20,
     /// The answer to an [`FrameType::AdminRequest`].
     AdminResponse = 0x21,
-    /// Reserved: a client command forwarded to the room's home node.
-    RoomCommand = 0x30,
-    /// Reserved: a room event sent to nodes with local occupants.
+    /// A client command forwarded to the room's home node.
+    RoomRequest = 0x30,
+    /// A room event sent to a node with local occupants, with the list of recipients.
     RoomEvent = 0x31,
     /// Reserved: a SIP registration / user location update.
     LocationUpdate = 0x32,
     /// Reserved: room home hand-over (drain, rebalancing).
     RoomMove = 0x33,
+    /// The home node's answer to a [`FrameType::RoomRequest`].
+    RoomReply = 0x34,
 }
 
 impl FrameType {
     /// Whether `ty` is reserved for a later increment (known number, not accepted yet).
     pub fn is_reserved(ty: u8) -> bool {
-        [0x04, 0x30, 0x31, 0x32, 0x33].contains(&ty)
+        [0x04, 0x32, 0x33].contains(&ty)
     }
 }
 
@@ -248,6 +251,31 @@ pub enum Frame {
         /// The answer.
         response: AdminResponse,
     },
+    /// A room command forwarded to the room's home. The body is the command in the engine's
+    /// room-traffic encoding (`palaver_core::engine` — opaque to the link layer).
+    RoomRequest {
+        /// Chosen by the sender; the reply carries it.
+        id: u64,
+        /// Room local name.
+        room: String,
+        /// The encoded command.
+        body: Bytes,
+    },
+    /// The home's answer to the request `id`.
+    RoomReply {
+        /// The request's id.
+        id: u64,
+        /// The encoded result.
+        body: Bytes,
+    },
+    /// One room event for several client sessions of the receiving node: encoded once, with
+    /// each recipient's client id and delivery flags.
+    RoomEvent {
+        /// (client id, delivery flags) of every recipient on the receiving node.
+        recipients: Vec<(u64, u8)>,
+        /// The encoded event.
+        body: Bytes,
+    },
 }
 
 impl Frame {
@@ -261,6 +289,9 @@ impl Frame {
             Frame::MembershipView(_) => FrameType::MembershipView,
             Frame::AdminRequest { .. } => FrameType::AdminRequest,
             Frame::AdminResponse { .. } => FrameType::AdminResponse,
+            Frame::RoomRequest { .. } => FrameType::RoomRequest,
+            Frame::RoomReply { .. } => FrameType::RoomReply,
+            Frame::RoomEvent { .. } => FrameType::RoomEvent,
         }
     }
 }

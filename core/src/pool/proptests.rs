@@ -15,6 +15,10 @@ fn text() -> impl Strategy<Value = String> {
     ".{0,40}"
 }
 
+fn bytes() -> impl Strategy<Value = bytes::Bytes> {
+    proptest::collection::vec(any::<u8>(), 0..200).prop_map(bytes::Bytes::from)
+}
+
 fn role() -> impl Strategy<Value = Role> {
     prop_oneof![Just(Role::Active), Just(Role::Standby)]
 }
@@ -117,6 +121,17 @@ fn frame() -> impl Strategy<Value = Frame> {
                 })
             }
         ),
+        (any::<u64>(), id(), bytes()).prop_map(|(id, room, body)| Frame::RoomRequest {
+            id,
+            room,
+            body
+        }),
+        (any::<u64>(), bytes()).prop_map(|(id, body)| Frame::RoomReply { id, body }),
+        (
+            proptest::collection::vec((any::<u64>(), any::<u8>()), 0..40),
+            bytes()
+        )
+            .prop_map(|(recipients, body)| Frame::RoomEvent { recipients, body }),
         (any::<u32>(), text()).prop_map(|(id, e)| Frame::AdminResponse {
             id,
             response: AdminResponse::Error(e)

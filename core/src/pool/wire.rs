@@ -105,6 +105,22 @@ impl<'a> Reader<'a> {
         Ok(count)
     }
 
+    /// A `u32` entry count for lists that may be long (recipients of a room event), bounded
+    /// only by the bytes left: every entry takes at least `min_entry` bytes.
+    pub fn count32(&mut self, what: &'static str, min_entry: usize) -> Result<usize, FrameError> {
+        let count = usize::try_from(self.u32(what)?).map_err(|_| FrameError::Truncated(what))?;
+        if count.saturating_mul(min_entry.max(1)) > self.buf.len() {
+            return Err(FrameError::Truncated(what));
+        }
+        Ok(count)
+    }
+
+    /// A `u32` byte length followed by that many opaque bytes (copied once into `Bytes`).
+    pub fn bytes(&mut self, what: &'static str) -> Result<bytes::Bytes, FrameError> {
+        let len = usize::try_from(self.u32(what)?).map_err(|_| FrameError::Truncated(what))?;
+        Ok(bytes::Bytes::copy_from_slice(self.take(len, what)?))
+    }
+
     /// Fails unless every byte was consumed.
     pub fn finish(self) -> Result<(), FrameError> {
         if self.buf.is_empty() {
@@ -171,6 +187,27 @@ impl Writer<'_> {
             });
         }
         self.u16(n as u16);
+        Ok(())
+    }
+
+    pub fn count32(&mut self, what: &'static str, n: usize) -> Result<(), FrameError> {
+        let n = u32::try_from(n).map_err(|_| FrameError::TooMany {
+            field: what,
+            count: n,
+            max: u32::MAX as usize,
+        })?;
+        self.u32(n);
+        Ok(())
+    }
+
+    pub fn bytes(&mut self, what: &'static str, b: &[u8]) -> Result<(), FrameError> {
+        let len = u32::try_from(b.len()).map_err(|_| FrameError::Oversized {
+            len: b.len(),
+            max: u32::MAX as usize,
+        })?;
+        let _ = what;
+        self.u32(len);
+        self.out.extend_from_slice(b);
         Ok(())
     }
 }

@@ -81,12 +81,25 @@ impl Default for PoolConfig {
             heartbeat_ms: 1000,
             dead_after_ms: 5000,
             max_frame_bytes: palaver_core::pool::DEFAULT_MAX_FRAME,
-            peer_queue: 1024,
+            peer_queue: 16_384,
         }
     }
 }
 
 impl PoolConfig {
+    /// The origin number of member `id` in client ids (see
+    /// `palaver_core::engine::client_origin`): its position among the members sorted by id,
+    /// plus one — the same on every node whatever order each config lists them in. 0 for an
+    /// unknown id.
+    pub fn origin_of(&self, id: &str) -> u16 {
+        let mut ids: Vec<&str> = self.members.iter().map(|m| m.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.iter()
+            .position(|m| *m == id)
+            .and_then(|p| u16::try_from(p + 1).ok())
+            .unwrap_or(0)
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&mut self) -> anyhow::Result<()> {
         self.node_id = self.node_id.trim().to_string();

@@ -31,6 +31,7 @@ pub async fn run(peer: String, address: String, shared: Arc<Shared>) {
                     io,
                     peer.clone(),
                     shared.membership.clone(),
+                    shared.engine.clone(),
                     rx,
                     id,
                     dead_after,

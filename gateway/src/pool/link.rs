@@ -6,6 +6,7 @@
 
 use super::state::Membership;
 use bytes::BytesMut;
+use palaver_core::engine::Engine;
 use palaver_core::pool::{encode, Frame, FrameDecoder, FrameError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,17 +112,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> FramedIo<S> {
     }
 }
 
+/// Room frames received from one peer and not yet handed to the engine; when full the link
+/// is dropped (the peer's sessions' rooms resync when it comes back).
+const INBOUND_QUEUE: usize = 65_536;
+
+/// Hands a link's room frames to the engine, one at a time in arrival order (a command may
+/// wait for its room to load; the link keeps reading and writing meanwhile).
+async fn room_inbound(peer: String, engine: Engine, mut rx: mpsc::Receiver<Frame>) {
+    while let Some(frame) = rx.recv().await {
+        engine.pool_frame(&peer, frame).await;
+    }
+}
+
 /// Runs a member-to-member link with `peer` until it ends; the link must already be
-/// registered in `membership` under `link_id` with the sender of `rx`.
+/// registered in `membership` under `link_id` with the sender of `rx`. Room frames go to
+/// `engine`.
 pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: FramedIo<S>,
     peer: String,
     membership: Arc<Membership>,
+    engine: Engine,
     mut rx: mpsc::Receiver<Frame>,
     link_id: u64,
     dead_after: Duration,
 ) {
     tracing::info!(member = %peer, "pool link up");
+    let (inbound, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+    let inbound_task = tokio::spawn(room_inbound(peer.clone(), engine, inbound_rx));
     // One deadline across loop turns: sending must not extend the time a silent peer gets.
     let mut deadline = Instant::now() + dead_after;
     let reason: String = loop {
@@ -134,6 +151,15 @@ pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(Frame::MembershipView(v)) if v.node == peer => {
                     deadline = Instant::now() + dead_after;
                     tracing::debug!(member = %peer, version = v.version, "pool view received");
+                }
+                Ok(frame @ (Frame::RoomRequest { .. } | Frame::RoomReply { .. } | Frame::RoomEvent { .. })) => {
+                    // Room traffic proves the peer alive as well as a heartbeat does.
+                    deadline = Instant::now() + dead_after;
+                    if inbound.try_send(frame).is_err() {
+                        metrics::counter!("palaver_pool_link_drops_total", "reason" => "inbound-full")
+                            .increment(1);
+                        break "room traffic from the peer is not being consumed fast enough".into();
+                    }
                 }
                 Ok(other) => {
                     break format!("unexpected {:?} frame on a peer link", other.frame_type());
@@ -155,6 +181,8 @@ pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     membership.unregister_link(&peer, link_id);
+    drop(inbound);
+    inbound_task.abort();
     io.shutdown().await;
     tracing::info!(member = %peer, %reason, "pool link down");
 }

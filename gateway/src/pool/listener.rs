@@ -125,7 +125,16 @@ async fn handle(tcp: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
             let (tx, rx) = mpsc::channel(shared.cfg.peer_queue);
             let id = shared.membership.register_link(&peer, tx);
             let dead_after = Duration::from_millis(shared.cfg.dead_after_ms);
-            run_peer(io, peer, shared.membership.clone(), rx, id, dead_after).await;
+            run_peer(
+                io,
+                peer,
+                shared.membership.clone(),
+                shared.engine.clone(),
+                rx,
+                id,
+                dead_after,
+            )
+            .await;
         }
         LinkKind::Admin => admin_session(io, addr, &hello.node_id, &shared).await,
     }

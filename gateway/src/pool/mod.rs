@@ -3,8 +3,9 @@
 //! marks silent members down, and the `palaver pool status` client. The wire protocol and the
 //! membership rules live in `palaver_core::pool`; see `docs/pool-protocol.md`.
 //!
-//! This increment: links, membership, standby promotion in the view, the majority flag and
-//! status. Room homing, forwarding and re-homing on failure build on [`Pool::membership`].
+//! [`Membership`] is also the engine's [`palaver_core::engine::PoolRouter`]: it says which
+//! live active member homes a room and carries room frames to it; the engine forwards
+//! commands, fans events out and re-homes rooms when the view changes.
 
 pub mod admin;
 pub mod config;
@@ -19,6 +20,7 @@ pub use state::Membership;
 pub use tls::load as load_tls;
 
 use palaver_certs::MutualTls;
+use palaver_core::engine::Engine;
 use palaver_core::pool::{Frame, Heartbeat};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,11 +32,12 @@ pub struct Shared {
     cfg: Arc<PoolConfig>,
     tls: MutualTls,
     membership: Arc<Membership>,
+    engine: Engine,
 }
 
 /// A running pool node; dropping it stops every pool task.
 pub struct Pool {
-    /// What this node believes about the members (room homing reads it next increment).
+    /// What this node believes about the members.
     #[allow(dead_code)]
     pub membership: Arc<Membership>,
     tasks: Vec<JoinHandle<()>>,
@@ -60,15 +63,20 @@ pub async fn bind(cfg: &PoolConfig) -> anyhow::Result<(TcpListener, String)> {
     Ok((listener, format!("palaver: listening pool {local}")))
 }
 
-/// Starts the listener, the dialers and the heartbeat/liveness ticker.
-pub fn start(cfg: PoolConfig, tls: MutualTls, listener: TcpListener) -> Pool {
+/// Starts the listener, the dialers and the heartbeat/liveness ticker, and joins `engine` to
+/// the pool (rooms homed elsewhere are forwarded; view changes re-home rooms).
+pub fn start(cfg: PoolConfig, tls: MutualTls, listener: TcpListener, engine: Engine) -> Pool {
     let incarnation = rand::random::<u64>().max(1);
     let cfg = Arc::new(cfg);
     let membership = Membership::new(cfg.clone(), incarnation);
+    let notify = engine.clone();
+    membership.on_change(Box::new(move || notify.pool_view_changed()));
+    engine.attach_pool(membership.clone());
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         tls,
         membership: membership.clone(),
+        engine,
     });
     let mut tasks = vec![tokio::spawn(listener::run(listener, shared.clone()))];
     for m in cfg.members.iter().filter(|m| m.id > cfg.node_id) {

@@ -43,12 +43,16 @@ struct Inner {
     next_link: u64,
 }
 
+/// Called after every change of this node's view (outside the lock).
+pub type OnChange = Box<dyn Fn() + Send + Sync>;
+
 /// Shared membership state of the local node.
 pub struct Membership {
     cfg: Arc<PoolConfig>,
     /// This process's incarnation (random, non-zero).
     pub incarnation: u64,
     inner: Mutex<Inner>,
+    on_change: std::sync::OnceLock<OnChange>,
 }
 
 impl Membership {
@@ -91,7 +95,36 @@ impl Membership {
             cfg,
             incarnation,
             inner: Mutex::new(inner),
+            on_change: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Installs the view-change callback (once; later calls are ignored).
+    pub fn on_change(&self, f: OnChange) {
+        let _ = self.on_change.set(f);
+    }
+
+    /// Queues `frame` on the link to `peer`; false when there is none or its queue is full
+    /// (then the link is dropped, as in [`Membership::broadcast`]).
+    pub fn send_to(&self, peer: &str, frame: Frame) -> bool {
+        let mut inner = self.lock();
+        let Some(slot) = inner.links.get(peer) else {
+            return false;
+        };
+        match slot.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(member = %peer, queue = self.cfg.peer_queue, "pool link queue full: dropping the link");
+                metrics::counter!("palaver_pool_link_drops_total", "reason" => "queue-full")
+                    .increment(1);
+                inner.links.remove(peer);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                inner.links.remove(peer);
+                false
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -225,6 +258,9 @@ impl Membership {
     fn broadcast_view(&self) {
         let view = Frame::MembershipView(self.view());
         self.broadcast(&view);
+        if let Some(f) = self.on_change.get() {
+            f();
+        }
     }
 
     /// The brief view carried by heartbeats.
@@ -345,3 +381,37 @@ fn gauge_member(member: &str, state: MemberState) {
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+impl palaver_core::engine::PoolRouter for Membership {
+    fn route(&self, room: &str) -> palaver_core::engine::Route {
+        use palaver_core::engine::Route;
+        let inner = self.lock();
+        if !majority(&inner) {
+            return Route::Unavailable;
+        }
+        let live = inner
+            .members
+            .iter()
+            .filter(|e| e.state.is_live() && e.effective == Role::Active)
+            .map(|e| e.id.as_str());
+        match palaver_core::pool::home(room, live) {
+            Some(home) if home == self.cfg.node_id => Route::Local,
+            Some(home) => Route::Remote(Arc::from(home)),
+            None => Route::Unavailable,
+        }
+    }
+
+    fn send(&self, node: &str, frame: Frame) -> bool {
+        self.send_to(node, frame)
+    }
+
+    fn live_peers(&self) -> Vec<(Arc<str>, u16)> {
+        let inner = self.lock();
+        inner
+            .members
+            .iter()
+            .filter(|e| !e.is_self && e.state.is_live())
+            .map(|e| (Arc::from(e.id.as_str()), self.cfg.origin_of(&e.id)))
+            .collect()
+    }
+}

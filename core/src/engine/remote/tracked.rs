@@ -1,0 +1,397 @@
+//! What a pool node remembers of its own sessions' rooms: for each room, where it was homed,
+//! each local session in it (its join — nick, presence payload — or its watch, and its sink)
+//! and, for rooms homed elsewhere, the occupants last announced (a mirror fed by the room's
+//! presence events). This is what lets a node move its sessions to a room's new home and
+//! show them who did not come back.
+
+use super::wire::WireJoin;
+use super::{ends_presence, flags, Remote, Route};
+use crate::engine::commands::{
+    ClientId, ClientRef, HistoryRequest, JoinRequest, RoomCommand, RoomError,
+};
+use crate::engine::events::{
+    DeliveryFlags, EventSink, OccupantPresence, PresenceKind, RoomEvent, RoomEventKind, SinkClosed,
+    StatusCodes,
+};
+use crate::model::{Role, UserId};
+use dashmap::DashMap;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+/// Where a room was homed when this node last routed to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Home {
+    Local,
+    Node(Arc<str>),
+    Nowhere,
+}
+
+impl From<&Route> for Home {
+    fn from(r: &Route) -> Home {
+        match r {
+            Route::Local => Home::Local,
+            Route::Remote(n) => Home::Node(n.clone()),
+            Route::Unavailable => Home::Nowhere,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(super) enum What {
+    Join(Box<WireJoin>),
+    Watch(UserId),
+}
+
+/// One local session in a room.
+#[derive(Clone)]
+pub(super) struct Tracked {
+    what: What,
+    /// The session's own sink (never the tracking wrapper).
+    sink: Arc<dyn EventSink>,
+}
+
+impl Tracked {
+    fn nick(&self) -> Option<&str> {
+        match &self.what {
+            What::Join(j) => Some(&j.nick),
+            What::Watch(_) => None,
+        }
+    }
+
+    /// The command that puts this session back in the room at its new home: the same join
+    /// without history (the session has it), or the same watch. Answers are only logged.
+    pub(super) fn rejoin_command(self, client: ClientId) -> Option<RoomCommand> {
+        let (reply, rx) = tokio::sync::oneshot::channel::<Result<(), RoomError>>();
+        let cmd = match self.what {
+            What::Join(j) => RoomCommand::Join {
+                req: JoinRequest {
+                    client: ClientRef {
+                        id: client,
+                        user: j.client.user,
+                        resource: j.client.resource,
+                        protocol: j.client.protocol,
+                        sink: self.sink,
+                    },
+                    nick: j.nick,
+                    password: j.password,
+                    history: HistoryRequest {
+                        max_stanzas: Some(0),
+                        ..Default::default()
+                    },
+                    payload: j.payload,
+                    create: false,
+                    instant: true,
+                },
+                reply,
+            },
+            What::Watch(user) => {
+                let (wreply, wrx) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    if let Ok(Err(e)) = wrx.await {
+                        tracing::info!(client, error = %e, "watch not renewed at the new home");
+                    }
+                });
+                return Some(RoomCommand::Watch {
+                    watcher: client,
+                    user,
+                    sink: self.sink,
+                    reply: wreply,
+                });
+            }
+        };
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = rx.await {
+                tracing::info!(client, error = %e, "session not taken back by the room's new home");
+            }
+        });
+        Some(cmd)
+    }
+}
+
+/// A room as this node's sessions see it.
+struct LocalRoom {
+    home: Home,
+    clients: HashMap<ClientId, Tracked>,
+    /// Occupants last announced by a remote home, by nick.
+    mirror: HashMap<String, OccupantPresence>,
+}
+
+/// A room whose home moved, as [`Rooms::moved`] reports it.
+pub(super) struct Moved {
+    pub name: Arc<str>,
+    /// The occupants its sessions knew, to be shown leaving.
+    pub departed: Vec<OccupantPresence>,
+    /// This node's sessions in it.
+    pub clients: Vec<(ClientId, Tracked)>,
+}
+
+/// Every room with a session of this node in it.
+#[derive(Default)]
+pub(super) struct Rooms {
+    map: DashMap<Arc<str>, LocalRoom>,
+}
+
+impl Rooms {
+    /// Starts (or renews) tracking a session; true when it was not tracked before.
+    fn track(&self, room: &str, client: ClientId, t: Tracked, home: Home) -> bool {
+        let mut entry = self
+            .map
+            .entry(Arc::from(room))
+            .or_insert_with(|| LocalRoom {
+                home: home.clone(),
+                clients: HashMap::new(),
+                mirror: HashMap::new(),
+            });
+        entry.home = home;
+        entry.clients.insert(client, t).is_none()
+    }
+
+    fn untrack(&self, room: &str, client: ClientId) {
+        if let Some(mut r) = self.map.get_mut(room) {
+            r.clients.remove(&client);
+        }
+        self.map.remove_if(room, |_, r| r.clients.is_empty());
+    }
+
+    /// A nick change seen by a session of a locally homed room.
+    fn renamed(&self, room: &str, client: ClientId, nick: &str) {
+        if let Some(mut r) = self.map.get_mut(room) {
+            if let Some(Tracked {
+                what: What::Join(j),
+                ..
+            }) = r.clients.get_mut(&client)
+            {
+                j.nick = nick.to_string();
+            }
+        }
+    }
+
+    /// Delivers an event from a remote home to its recipients here, keeping the mirror and
+    /// the sessions up to date; returns the recipients who are no longer here.
+    pub(super) fn deliver(
+        &self,
+        event: &Arc<RoomEvent>,
+        recipients: &[(u64, u8)],
+    ) -> Vec<ClientId> {
+        let mut gone = Vec::new();
+        let Some(mut room) = self.map.get_mut(&*event.room) else {
+            return recipients.iter().map(|(c, _)| *c).collect();
+        };
+        if let RoomEventKind::Presence(p) = &event.kind {
+            match p.kind {
+                PresenceKind::Available => {
+                    room.mirror.insert(p.nick.clone(), p.clone());
+                }
+                PresenceKind::Unavailable => {
+                    room.mirror.remove(&p.nick);
+                }
+            }
+        }
+        for &(client, bits) in recipients {
+            let f = flags(bits);
+            let Some(t) = room.clients.get_mut(&client) else {
+                gone.push(client);
+                continue;
+            };
+            let failed = t.sink.deliver(event, f).is_err();
+            if let (RoomEventKind::Presence(p), What::Join(j)) = (&event.kind, &mut t.what) {
+                if f.is_self && p.codes.has(StatusCodes::NICK_CHANGED) {
+                    if let Some(new) = &p.new_nick {
+                        j.nick = new.clone();
+                    }
+                }
+            }
+            if failed || ends_presence(&event.kind, f) {
+                room.clients.remove(&client);
+                if failed {
+                    gone.push(client);
+                }
+            }
+        }
+        let empty = room.clients.is_empty();
+        drop(room);
+        if empty {
+            self.map
+                .remove_if(&*event.room, |_, r| r.clients.is_empty());
+        }
+        gone
+    }
+
+    /// Rooms whose home is no longer the one their sessions were routed to: for each, its
+    /// name, the occupants its sessions must see leave (the handed-over room's, or the
+    /// mirror), and its sessions. The new home is recorded.
+    pub(super) fn moved(
+        &self,
+        router: &dyn super::PoolRouter,
+        handed: &mut HashMap<String, Vec<OccupantPresence>>,
+    ) -> Vec<Moved> {
+        let names: Vec<Arc<str>> = self.map.iter().map(|r| r.key().clone()).collect();
+        let mut out = Vec::new();
+        for name in names {
+            let home = Home::from(&router.route(&name));
+            let Some(mut room) = self.map.get_mut(&name) else {
+                continue;
+            };
+            if room.home == home {
+                continue;
+            }
+            let departed = match room.home {
+                Home::Local => handed.remove(&*name).unwrap_or_default(),
+                _ => room.mirror.drain().map(|(_, p)| p).collect(),
+            };
+            room.mirror.clear();
+            room.home = home;
+            let clients = room.clients.iter().map(|(c, t)| (*c, t.clone())).collect();
+            out.push(Moved {
+                name: name.clone(),
+                departed,
+                clients,
+            });
+        }
+        out
+    }
+}
+
+/// Shows each session of a moved room every occupant it knew leaving (but itself); those who
+/// are still there are announced again when the session rejoins at the new home.
+pub(super) fn show_departures(
+    room: &Arc<str>,
+    departed: &[OccupantPresence],
+    clients: &[(ClientId, Tracked)],
+) {
+    let events: Vec<Arc<RoomEvent>> = departed
+        .iter()
+        .map(|p| {
+            let mut gone = p.clone();
+            gone.kind = PresenceKind::Unavailable;
+            gone.role = Role::None;
+            gone.codes = StatusCodes::empty();
+            gone.new_nick = None;
+            gone.payload = None;
+            RoomEvent::new(room.clone(), RoomEventKind::Presence(gone))
+        })
+        .collect();
+    for (_, t) in clients {
+        let Some(own) = t.nick() else { continue };
+        for ev in &events {
+            if let RoomEventKind::Presence(p) = &ev.kind {
+                if p.nick != own {
+                    let _ = t.sink.deliver(ev, DeliveryFlags::default());
+                }
+            }
+        }
+    }
+}
+
+/// Records what `cmd` means for this node's sessions in `room` before it is routed; for a
+/// join to a room homed here, wraps the session's sink so the node notices when the session
+/// is put out of the room (kick, ban, destruction).
+pub(super) fn note(
+    remote: &Arc<Remote>,
+    room: &str,
+    route: &Route,
+    cmd: RoomCommand,
+) -> RoomCommand {
+    let rooms = &remote.rooms;
+    match cmd {
+        RoomCommand::Join { mut req, reply } => {
+            let client = req.client.id;
+            let original = req.client.sink.clone();
+            let join = WireJoin {
+                client: super::wire::WireClient {
+                    id: client,
+                    user: req.client.user.clone(),
+                    resource: req.client.resource.clone(),
+                    protocol: req.client.protocol,
+                },
+                nick: req.nick.clone(),
+                password: req.password.clone(),
+                history: req.history.clone(),
+                payload: req.payload.clone(),
+                create: req.create,
+                instant: req.instant,
+            };
+            let t = Tracked {
+                what: What::Join(Box::new(join)),
+                sink: original.clone(),
+            };
+            let fresh = rooms.track(room, client, t, Home::from(route));
+            if *route == Route::Local {
+                req.client.sink = Arc::new(TrackingSink {
+                    inner: original,
+                    room: Arc::from(room),
+                    client,
+                    remote: Arc::downgrade(remote),
+                });
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let weak = Arc::downgrade(remote);
+            let name = room.to_string();
+            tokio::spawn(async move {
+                let result = rx.await.unwrap_or(Err(RoomError::Internal));
+                if result.is_err() && fresh {
+                    if let Some(r) = weak.upgrade() {
+                        r.rooms.untrack(&name, client);
+                    }
+                }
+                let _ = reply.send(result);
+            });
+            RoomCommand::Join { req, reply: tx }
+        }
+        RoomCommand::Watch {
+            watcher,
+            user,
+            sink,
+            reply,
+        } => {
+            let t = Tracked {
+                what: What::Watch(user.clone()),
+                sink: sink.clone(),
+            };
+            rooms.track(room, watcher, t, Home::from(route));
+            RoomCommand::Watch {
+                watcher,
+                user,
+                sink,
+                reply,
+            }
+        }
+        RoomCommand::Leave { client, .. } | RoomCommand::Unwatch { watcher: client } => {
+            rooms.untrack(room, client);
+            cmd
+        }
+        other => other,
+    }
+}
+
+/// The sink a room homed on this node gets for a local session: delivers to the session and
+/// stops tracking it when the room puts it out.
+struct TrackingSink {
+    inner: Arc<dyn EventSink>,
+    room: Arc<str>,
+    client: ClientId,
+    remote: Weak<Remote>,
+}
+
+impl EventSink for TrackingSink {
+    fn deliver(&self, event: &Arc<RoomEvent>, f: DeliveryFlags) -> Result<(), SinkClosed> {
+        let result = self.inner.deliver(event, f);
+        let renamed = match &event.kind {
+            RoomEventKind::Presence(p) if f.is_self && p.codes.has(StatusCodes::NICK_CHANGED) => {
+                p.new_nick.as_deref()
+            }
+            _ => None,
+        };
+        if result.is_err() || ends_presence(&event.kind, f) || renamed.is_some() {
+            if let Some(remote) = self.remote.upgrade() {
+                match renamed {
+                    Some(nick) if result.is_ok() => {
+                        remote.rooms.renamed(&self.room, self.client, nick)
+                    }
+                    _ => remote.rooms.untrack(&self.room, self.client),
+                }
+            }
+        }
+        result
+    }
+}
