@@ -303,6 +303,22 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     let sip = crate::sip::SipService::new(ctx.clone(), svc.clone(), &secret);
     tasks.extend(sip.start(sip_listeners));
+    if let Some(pool) = &pool {
+        let (xmpp, sip_svc, engine) = (svc.clone(), sip.clone(), engine.clone());
+        pool.membership.on_load(Box::new(move || {
+            let sip_users: std::collections::HashSet<String> = sip_svc
+                .occupants
+                .iter()
+                .map(|e| e.key().0.clone())
+                .collect();
+            let users = xmpp.router.users() + sip_users.len();
+            let rooms = engine.loaded_room_count();
+            (
+                u32::try_from(users).unwrap_or(u32::MAX),
+                u32::try_from(rooms).unwrap_or(u32::MAX),
+            )
+        }));
+    }
 
     say(&format!(
         "palaver: domain {}, MUC {}, store {}, CA to trust: {trust}",

@@ -241,6 +241,11 @@ impl Engine {
             .collect()
     }
 
+    /// How many rooms are loaded on this node (in a pool: the rooms it is home for).
+    pub fn loaded_room_count(&self) -> usize {
+        self.inner.rooms.len()
+    }
+
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }

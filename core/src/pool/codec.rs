@@ -15,7 +15,7 @@ pub const HEADER_LEN: usize = 5;
 /// Default maximum of `L` (type byte + payload): 1 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 /// Smallest encoded [`MemberInfo`] (empty strings, absent `last_seen_ms`).
-const MIN_MEMBER_BYTES: usize = 2 + 2 + 1 + 1 + 1 + 1 + 8 + 4 + 2;
+const MIN_MEMBER_BYTES: usize = 2 + 2 + 1 + 1 + 1 + 1 + 8 + 4 + 2 + 4 + 4;
 
 /// Encodes `frame` (length prefix included); fails if a field is out of bounds or the frame
 /// would exceed `max` bytes.
@@ -49,6 +49,8 @@ pub fn encode(frame: &Frame, max: usize) -> Result<Vec<u8>, FrameError> {
             w.u64(h.view.version);
             w.u16(h.view.live);
             w.bool(h.view.majority);
+            w.u32(h.users);
+            w.u32(h.rooms);
         }
         Frame::MembershipView(v) => {
             w.string("node", &v.node)?;
@@ -116,6 +118,8 @@ fn put_members(w: &mut Writer<'_>, members: &[MemberInfo]) -> Result<(), FrameEr
         w.u64(m.incarnation);
         w.u32(m.links);
         w.string("member.last_error", &m.last_error)?;
+        w.u32(m.users);
+        w.u32(m.rooms);
     }
     Ok(())
 }
@@ -163,6 +167,8 @@ pub fn decode(ty: u8, payload: &[u8]) -> Result<Frame, FrameError> {
                 live: r.u16("view.live")?,
                 majority: r.bool("view.majority")?,
             },
+            users: r.u32("users")?,
+            rooms: r.u32("rooms")?,
         }),
         0x11 => Frame::MembershipView(MembershipView {
             node: r.string("node")?,
@@ -251,6 +257,8 @@ fn get_members(r: &mut Reader<'_>) -> Result<Vec<MemberInfo>, FrameError> {
             incarnation: r.u64("member.incarnation")?,
             links: r.u32("member.links")?,
             last_error: r.string("member.last_error")?,
+            users: r.u32("member.users")?,
+            rooms: r.u32("member.rooms")?,
         });
     }
     Ok(members)

@@ -159,6 +159,10 @@ pub struct Heartbeat {
     pub seq: u64,
     /// The sender's view in brief.
     pub view: ViewSummary,
+    /// Users with a client session on the sender (XMPP or SIP).
+    pub users: u32,
+    /// Rooms the sender is home for.
+    pub rooms: u32,
 }
 
 /// One member as seen by a node (in views and status reports).
@@ -182,6 +186,10 @@ pub struct MemberInfo {
     pub links: u32,
     /// The last reason a link with it failed or was refused (empty: none).
     pub last_error: String,
+    /// Users with a client session on it (as of its last heartbeat).
+    pub users: u32,
+    /// Rooms it is home for (as of its last heartbeat).
+    pub rooms: u32,
 }
 
 /// The sender's whole view, sent when a link opens and whenever the view changes.

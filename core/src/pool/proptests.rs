@@ -36,19 +36,24 @@ fn member() -> impl Strategy<Value = MemberInfo> {
             any::<u64>(),
             any::<u32>(),
             text(),
+            (any::<u32>(), any::<u32>()),
         ),
     )
         .prop_map(
-            |((id, address, role, effective, state), (last, inc, links, err))| MemberInfo {
-                id,
-                address,
-                role,
-                effective,
-                state,
-                last_seen_ms: last,
-                incarnation: inc,
-                links,
-                last_error: err,
+            |((id, address, role, effective, state), (last, inc, links, err, (users, rooms)))| {
+                MemberInfo {
+                    id,
+                    address,
+                    role,
+                    effective,
+                    state,
+                    last_seen_ms: last,
+                    incarnation: inc,
+                    links,
+                    last_error: err,
+                    users,
+                    rooms,
+                }
             },
         )
 }
@@ -85,19 +90,24 @@ fn frame() -> impl Strategy<Value = Frame> {
             any::<u64>(),
             any::<u64>(),
             any::<u16>(),
-            any::<bool>()
+            any::<bool>(),
+            (any::<u32>(), any::<u32>())
         )
             .prop_map(
-                |(node, incarnation, seq, version, live, majority)| Frame::Heartbeat(Heartbeat {
-                    node,
-                    incarnation,
-                    seq,
-                    view: ViewSummary {
-                        version,
-                        live,
-                        majority
-                    }
-                })
+                |(node, incarnation, seq, version, live, majority, (users, rooms))| {
+                    Frame::Heartbeat(Heartbeat {
+                        node,
+                        incarnation,
+                        seq,
+                        view: ViewSummary {
+                            version,
+                            live,
+                            majority,
+                        },
+                        users,
+                        rooms,
+                    })
+                }
             ),
         (id(), any::<u64>(), members()).prop_map(|(node, version, members)| {
             Frame::MembershipView(MembershipView {

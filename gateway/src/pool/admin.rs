@@ -144,6 +144,8 @@ fn to_json(r: &StatusReport) -> serde_json::Value {
                 "incarnation": m.incarnation,
                 "links": m.links,
                 "last_error": m.last_error,
+                "users": m.users,
+                "rooms": m.rooms,
             })
         })
         .collect();
@@ -168,6 +170,8 @@ fn print_table(r: &StatusReport) {
         "ROLE".into(),
         "STATE".into(),
         "LAST HEARTBEAT".into(),
+        "USERS".into(),
+        "ROOMS".into(),
         "LINKS".into(),
         "LAST ERROR".into(),
     ]];
@@ -188,11 +192,13 @@ fn print_table(r: &StatusReport) {
             role_text(m.role, m.effective),
             m.state.as_str().to_string(),
             seen,
+            m.users.to_string(),
+            m.rooms.to_string(),
             m.links.to_string(),
             error,
         ]);
     }
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 9];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());

@@ -147,6 +147,7 @@ pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(Frame::Heartbeat(h)) if h.node == peer => {
                     deadline = Instant::now() + dead_after;
                     membership.seen(&peer, h.incarnation);
+                    membership.peer_load(&peer, h.users, h.rooms);
                 }
                 Ok(Frame::MembershipView(v)) if v.node == peer => {
                     deadline = Instant::now() + dead_after;

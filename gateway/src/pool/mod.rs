@@ -38,7 +38,6 @@ pub struct Shared {
 /// A running pool node; dropping it stops every pool task.
 pub struct Pool {
     /// What this node believes about the members.
-    #[allow(dead_code)]
     pub membership: Arc<Membership>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -107,11 +106,14 @@ async fn tick(shared: Arc<Shared>) {
         tokio::select! {
             _ = beat.tick() => {
                 seq += 1;
+                let (users, rooms) = shared.membership.own_load();
                 let frame = Frame::Heartbeat(Heartbeat {
                     node: shared.cfg.node_id.clone(),
                     incarnation: shared.membership.incarnation,
                     seq,
                     view: shared.membership.summary(),
+                    users,
+                    rooms,
                 });
                 shared.membership.broadcast(&frame);
             }

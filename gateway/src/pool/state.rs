@@ -28,6 +28,8 @@ struct Entry {
     incarnation: u64,
     links: u32,
     last_error: String,
+    users: u32,
+    rooms: u32,
 }
 
 /// The sending half of a live link's bounded queue.
@@ -53,7 +55,11 @@ pub struct Membership {
     pub incarnation: u64,
     inner: Mutex<Inner>,
     on_change: std::sync::OnceLock<OnChange>,
+    load: std::sync::OnceLock<LoadFn>,
 }
+
+/// Counts the users connected to this node and the rooms it homes, for heartbeats and status.
+pub type LoadFn = Box<dyn Fn() -> (u32, u32) + Send + Sync>;
 
 impl Membership {
     /// Every member down except this node, which is up.
@@ -78,6 +84,8 @@ impl Membership {
                     incarnation: if is_self { incarnation } else { 0 },
                     links: 0,
                     last_error: String::new(),
+                    users: 0,
+                    rooms: 0,
                 }
             })
             .collect();
@@ -96,7 +104,31 @@ impl Membership {
             incarnation,
             inner: Mutex::new(inner),
             on_change: std::sync::OnceLock::new(),
+            load: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Installs the load counter (once; later calls are ignored).
+    pub fn on_load(&self, f: LoadFn) {
+        let _ = self.load.set(f);
+    }
+
+    /// This node's (users connected, rooms homed).
+    pub fn own_load(&self) -> (u32, u32) {
+        self.load.get().map_or((0, 0), |f| f())
+    }
+
+    /// A peer's load, from its heartbeat.
+    pub fn peer_load(&self, peer: &str, users: u32, rooms: u32) {
+        let mut inner = self.lock();
+        if let Some(e) = inner
+            .members
+            .iter_mut()
+            .find(|e| e.id == peer && !e.is_self)
+        {
+            e.users = users;
+            e.rooms = rooms;
+        }
     }
 
     /// Installs the view-change callback (once; later calls are ignored).
@@ -286,12 +318,18 @@ impl Membership {
 
     /// The report of `palaver pool status`.
     pub fn report(&self) -> StatusReport {
+        let (users, rooms) = self.own_load();
         let inner = self.lock();
+        let mut members = infos(&inner);
+        for m in members.iter_mut().filter(|m| m.id == self.cfg.node_id) {
+            m.users = users;
+            m.rooms = rooms;
+        }
         StatusReport {
             node: self.cfg.node_id.clone(),
             pool: self.cfg.pool_id.clone(),
             majority: majority(&inner),
-            members: infos(&inner),
+            members,
         }
     }
 }
@@ -316,6 +354,9 @@ fn infos(inner: &Inner) -> Vec<MemberInfo> {
             incarnation: e.incarnation,
             links: e.links,
             last_error: e.last_error.clone(),
+            // A member that is down has nothing.
+            users: if e.state.is_live() { e.users } else { 0 },
+            rooms: if e.state.is_live() { e.rooms } else { 0 },
         })
         .collect()
 }

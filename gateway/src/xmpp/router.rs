@@ -33,6 +33,11 @@ impl Router {
         true
     }
 
+    /// Users with at least one session here.
+    pub fn users(&self) -> usize {
+        self.users.len()
+    }
+
     pub fn unregister(&self, bare: &str, client: u64) {
         let mut empty = false;
         if let Some(mut list) = self.users.get_mut(bare) {
