@@ -277,6 +277,18 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         say("palaver: http: reserved");
     }
 
+    // The engine joins the pool before any client can send it a command.
+    let redirect = tokio::sync::watch::Sender::new(None);
+    let pool = match (pool_listener, pool_tls, config.pool.clone()) {
+        (Some((listener, _)), Some(pool_tls), Some(cfg)) => Some(crate::pool::start(
+            cfg,
+            pool_tls,
+            listener,
+            engine.clone(),
+            redirect.clone(),
+        )),
+        _ => None,
+    };
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let config = Arc::new(config);
     let ctx = Arc::new(Context {
@@ -285,16 +297,10 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         engine: engine.clone(),
         tls,
         shutdown: shutdown_rx,
+        redirect,
         next_client: std::sync::atomic::AtomicU64::new(first_client_id(&config)),
         invitation_relay: std::sync::OnceLock::new(),
     });
-    // The engine joins the pool before any client can send it a command.
-    let pool = match (pool_listener, pool_tls, config.pool.clone()) {
-        (Some((listener, _)), Some(pool_tls), Some(cfg)) => {
-            Some(crate::pool::start(cfg, pool_tls, listener, engine.clone()))
-        }
-        _ => None,
-    };
     let svc = crate::xmpp::XmppService::new(ctx.clone());
     let mut tasks = Vec::with_capacity(bound.len());
     for b in bound {

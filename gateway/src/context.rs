@@ -18,6 +18,9 @@ pub struct Context {
     /// Becomes true on SIGINT/SIGTERM, after the engine has shut down (rooms have already sent
     /// status 332 to their occupants). Sessions close their streams when it changes.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// While this pool node drains: where its XMPP clients should reconnect
+    /// (`see-other-host`; `""`: no other host known). `None` otherwise.
+    pub redirect: tokio::sync::watch::Sender<Option<String>>,
     /// Source of client ids, shared by every protocol so XMPP and SIP sessions never collide.
     pub next_client: AtomicU64,
     /// Set by the SIP front end: delivers XMPP occupants' invitations to users on SIP.

@@ -51,6 +51,7 @@ pub fn encode(frame: &Frame, max: usize) -> Result<Vec<u8>, FrameError> {
             w.bool(h.view.majority);
             w.u32(h.users);
             w.u32(h.rooms);
+            w.bool(h.draining);
         }
         Frame::MembershipView(v) => {
             w.string("node", &v.node)?;
@@ -61,6 +62,8 @@ pub fn encode(frame: &Frame, max: usize) -> Result<Vec<u8>, FrameError> {
             w.u32(*id);
             match request {
                 AdminRequest::Status => w.u8(1),
+                AdminRequest::Drain => w.u8(2),
+                AdminRequest::Undrain => w.u8(3),
             }
         }
         Frame::AdminResponse { id, response } => {
@@ -169,6 +172,7 @@ pub fn decode(ty: u8, payload: &[u8]) -> Result<Frame, FrameError> {
             },
             users: r.u32("users")?,
             rooms: r.u32("rooms")?,
+            draining: r.bool("draining")?,
         }),
         0x11 => Frame::MembershipView(MembershipView {
             node: r.string("node")?,
@@ -179,6 +183,8 @@ pub fn decode(ty: u8, payload: &[u8]) -> Result<Frame, FrameError> {
             let id = r.u32("id")?;
             let request = match r.u8("request")? {
                 1 => AdminRequest::Status,
+                2 => AdminRequest::Drain,
+                3 => AdminRequest::Undrain,
                 v => return Err(bad("request", v.into())),
             };
             Frame::AdminRequest { id, request }

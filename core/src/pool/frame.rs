@@ -163,6 +163,8 @@ pub struct Heartbeat {
     pub users: u32,
     /// Rooms the sender is home for.
     pub rooms: u32,
+    /// The sender is draining (`pool drain`): it homes no rooms and sends its clients away.
+    pub draining: bool,
 }
 
 /// One member as seen by a node (in views and status reports).
@@ -206,8 +208,13 @@ pub struct MembershipView {
 /// Administrative requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminRequest {
-    /// Report the pool as this node sees it. (Kind 2 and up reserved: drain, undrain, move.)
+    /// Report the pool as this node sees it.
     Status,
+    /// The receiving node starts draining: its rooms move to other members and its clients
+    /// are asked to reconnect elsewhere. Answered with the status.
+    Drain,
+    /// The receiving node stops draining. Answered with the status.
+    Undrain,
 }
 
 /// A node's report for `palaver pool status`.

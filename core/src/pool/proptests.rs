@@ -91,10 +91,10 @@ fn frame() -> impl Strategy<Value = Frame> {
             any::<u64>(),
             any::<u16>(),
             any::<bool>(),
-            (any::<u32>(), any::<u32>())
+            (any::<u32>(), any::<u32>(), any::<bool>())
         )
             .prop_map(
-                |(node, incarnation, seq, version, live, majority, (users, rooms))| {
+                |(node, incarnation, seq, version, live, majority, (users, rooms, draining))| {
                     Frame::Heartbeat(Heartbeat {
                         node,
                         incarnation,
@@ -106,6 +106,7 @@ fn frame() -> impl Strategy<Value = Frame> {
                         },
                         users,
                         rooms,
+                        draining,
                     })
                 }
             ),
@@ -116,10 +117,15 @@ fn frame() -> impl Strategy<Value = Frame> {
                 members,
             })
         }),
-        any::<u32>().prop_map(|id| Frame::AdminRequest {
-            id,
-            request: AdminRequest::Status
-        }),
+        (
+            any::<u32>(),
+            prop_oneof![
+                Just(AdminRequest::Status),
+                Just(AdminRequest::Drain),
+                Just(AdminRequest::Undrain)
+            ]
+        )
+            .prop_map(|(id, request)| Frame::AdminRequest { id, request }),
         (any::<u32>(), id(), id(), any::<bool>(), members()).prop_map(
             |(rid, node, pool, majority, members)| Frame::AdminResponse {
                 id: rid,

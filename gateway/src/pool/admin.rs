@@ -1,7 +1,8 @@
-//! `palaver pool status`: connects to the local node's 8011 listener (or `--address`) with the
-//! node's own pool certificate, asks for the status over the pool protocol (an admin session:
-//! Hello kind `admin`, AdminRequest Status) and prints the members as a table or, with
-//! `--json`, as one JSON object.
+//! `palaver pool status|drain|undrain`: connects to the local node's 8011 listener (or
+//! `--address`, or the member being drained) with the node's own pool certificate, sends the
+//! admin request over the pool protocol (an admin session: Hello kind `admin`, AdminRequest
+//! Status / Drain / Undrain) and prints the members as a table or, with `--json`, as one JSON
+//! object.
 
 use super::link::{FramedIo, LinkError};
 use super::listener::HANDSHAKE_TIMEOUT;
@@ -29,6 +30,24 @@ pub enum PoolCommand {
         #[arg(long, value_name = "HOST:PORT")]
         address: Option<String>,
     },
+    /// Drain member NODE: its rooms move to the other members and its clients are asked to
+    /// reconnect elsewhere (XMPP see-other-host, SIP 503), so it can be stopped or upgraded
+    /// without losing anyone
+    Drain {
+        /// The member's node id (its 8011 address is taken from pool.members)
+        node: String,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Member NODE serves clients and homes rooms again after `pool drain`
+    Undrain {
+        /// The member's node id
+        node: String,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a `palaver pool` subcommand.
@@ -36,15 +55,50 @@ pub async fn run(mut config: Config, cmd: PoolCommand) -> anyhow::Result<()> {
     match cmd {
         PoolCommand::Status { json, address } => {
             prepare_data_dir(&mut config)?;
-            let report = fetch_status(&config, address).await?;
-            if json {
-                say(&to_json(&report).to_string());
-            } else {
-                print_table(&report);
-            }
+            let report = ask(&config, address, AdminRequest::Status).await?;
+            show(&report, json);
             Ok(())
         }
+        PoolCommand::Drain { node, json } => {
+            drain(&mut config, &node, AdminRequest::Drain, json).await
+        }
+        PoolCommand::Undrain { node, json } => {
+            drain(&mut config, &node, AdminRequest::Undrain, json).await
+        }
     }
+}
+
+fn show(report: &StatusReport, json: bool) {
+    if json {
+        say(&to_json(report).to_string());
+    } else {
+        print_table(report);
+    }
+}
+
+/// Asks member `node` (at its address in pool.members) to start or stop draining and shows
+/// the pool as it sees it afterwards.
+async fn drain(
+    config: &mut Config,
+    node: &str,
+    request: AdminRequest,
+    json: bool,
+) -> anyhow::Result<()> {
+    prepare_data_dir(config)?;
+    let Some(pool) = &config.pool else {
+        bail!("this node is not in a pool (no [pool] section in the configuration)");
+    };
+    let address = if node == pool.node_id {
+        local_address(&pool.listen)
+    } else {
+        match pool.members.iter().find(|m| m.id == node) {
+            Some(m) => m.address.clone(),
+            None => bail!("{node} is not a member of pool {}", pool.pool_id),
+        }
+    };
+    let report = ask(config, Some(address), request).await?;
+    show(&report, json);
+    Ok(())
 }
 
 /// The address `palaver pool status` dials by default.
@@ -56,7 +110,13 @@ fn local_address(listen: &str) -> String {
     }
 }
 
-async fn fetch_status(config: &Config, address: Option<String>) -> anyhow::Result<StatusReport> {
+/// Sends one admin request to the node at `address` (default: this node) and returns the
+/// status it answers with.
+async fn ask(
+    config: &Config,
+    address: Option<String>,
+    request: AdminRequest,
+) -> anyhow::Result<StatusReport> {
     let Some(pool) = &config.pool else {
         bail!("this node is not in a pool (no [pool] section in the configuration)");
     };
@@ -99,11 +159,7 @@ async fn fetch_status(config: &Config, address: Option<String>) -> anyhow::Resul
         Err(LinkError::Closed) => bail!("{address} closed the connection during the handshake"),
         Err(e) => bail!("handshake with {address}: {e}"),
     }
-    io.write(&Frame::AdminRequest {
-        id: 1,
-        request: AdminRequest::Status,
-    })
-    .await?;
+    io.write(&Frame::AdminRequest { id: 1, request }).await?;
     let reply = io.read(HANDSHAKE_TIMEOUT).await;
     io.shutdown().await;
     match reply {

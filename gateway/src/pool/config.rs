@@ -48,6 +48,11 @@ pub struct MemberConfig {
     /// `active` (default) or `standby`.
     #[serde(default)]
     pub role: ConfigRole,
+    /// Where XMPP clients reach this member (`host` or `host:port`): the `see-other-host`
+    /// a draining node sends its clients to. Empty: clients get `system-shutdown` and find
+    /// another node themselves (DNS SRV).
+    #[serde(default)]
+    pub xmpp: String,
 }
 
 /// A role as written in the configuration.

@@ -148,6 +148,7 @@ pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
                     deadline = Instant::now() + dead_after;
                     membership.seen(&peer, h.incarnation);
                     membership.peer_load(&peer, h.users, h.rooms);
+                    membership.peer_draining(&peer, h.draining);
                 }
                 Ok(Frame::MembershipView(v)) if v.node == peer => {
                     deadline = Instant::now() + dead_after;

@@ -213,6 +213,12 @@ async fn admin_session<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Frame::AdminRequest { id, request }) => {
                 let response = match request {
                     AdminRequest::Status => AdminResponse::Status(shared.membership.report()),
+                    AdminRequest::Drain | AdminRequest::Undrain => {
+                        let draining = request == AdminRequest::Drain;
+                        tracing::warn!(%addr, by = node, draining, "pool drain requested");
+                        shared.membership.set_draining(draining);
+                        AdminResponse::Status(shared.membership.report())
+                    }
                 };
                 Frame::AdminResponse { id, response }
             }

@@ -64,10 +64,20 @@ pub async fn bind(cfg: &PoolConfig) -> anyhow::Result<(TcpListener, String)> {
 
 /// Starts the listener, the dialers and the heartbeat/liveness ticker, and joins `engine` to
 /// the pool (rooms homed elsewhere are forwarded; view changes re-home rooms).
-pub fn start(cfg: PoolConfig, tls: MutualTls, listener: TcpListener, engine: Engine) -> Pool {
+/// While this node drains, `redirect` carries where its XMPP clients should go.
+pub fn start(
+    cfg: PoolConfig,
+    tls: MutualTls,
+    listener: TcpListener,
+    engine: Engine,
+    redirect: tokio::sync::watch::Sender<Option<String>>,
+) -> Pool {
     let incarnation = rand::random::<u64>().max(1);
     let cfg = Arc::new(cfg);
-    let membership = Membership::new(cfg.clone(), incarnation);
+    let mut membership = Membership::new(cfg.clone(), incarnation);
+    if let Some(m) = Arc::get_mut(&mut membership) {
+        m.redirect_to(redirect);
+    }
     let notify = engine.clone();
     membership.on_change(Box::new(move || notify.pool_view_changed()));
     engine.attach_pool(membership.clone());
@@ -114,6 +124,7 @@ async fn tick(shared: Arc<Shared>) {
                     view: shared.membership.summary(),
                     users,
                     rooms,
+                    draining: shared.membership.is_draining(),
                 });
                 shared.membership.broadcast(&frame);
             }

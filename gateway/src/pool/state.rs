@@ -56,6 +56,9 @@ pub struct Membership {
     inner: Mutex<Inner>,
     on_change: std::sync::OnceLock<OnChange>,
     load: std::sync::OnceLock<LoadFn>,
+    /// Where this node's XMPP clients should go: `None` while it serves them; while it
+    /// drains, `Some(host)` of another live member (`""` when none is known).
+    redirect: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// Counts the users connected to this node and the rooms it homes, for heartbeats and status.
@@ -105,7 +108,104 @@ impl Membership {
             inner: Mutex::new(inner),
             on_change: std::sync::OnceLock::new(),
             load: std::sync::OnceLock::new(),
+            redirect: tokio::sync::watch::Sender::new(None),
         })
+    }
+
+    /// Publishes where this node's clients are sent while it drains on `redirect` (the
+    /// sessions follow it) instead of a channel of its own.
+    pub fn redirect_to(&mut self, redirect: tokio::sync::watch::Sender<Option<String>>) {
+        self.redirect = redirect;
+    }
+
+    /// Whether this node is draining.
+    pub fn is_draining(&self) -> bool {
+        let inner = self.lock();
+        inner
+            .members
+            .iter()
+            .any(|e| e.is_self && e.state == MemberState::Draining)
+    }
+
+    /// Starts (`true`) or stops draining this node: rooms move (the view changes) and clients
+    /// are redirected.
+    pub fn set_draining(&self, draining: bool) {
+        let want = if draining {
+            MemberState::Draining
+        } else {
+            MemberState::Up
+        };
+        let changed = {
+            let mut inner = self.lock();
+            let changed = match inner.members.iter_mut().find(|e| e.is_self) {
+                Some(e) if e.state != want => {
+                    e.state = want;
+                    true
+                }
+                _ => false,
+            };
+            if changed {
+                tracing::warn!(state = want.as_str(), "this pool member changes state");
+                gauge_member(&self.cfg.node_id, want);
+                inner.view_version += 1;
+            }
+            changed
+        };
+        if changed {
+            self.broadcast_view();
+        }
+    }
+
+    /// A peer's draining flag, from its heartbeat.
+    pub fn peer_draining(&self, peer: &str, draining: bool) {
+        let changed = {
+            let mut inner = self.lock();
+            let Some(e) = inner
+                .members
+                .iter_mut()
+                .find(|e| e.id == peer && !e.is_self && e.state.is_live())
+            else {
+                return;
+            };
+            let want = if draining {
+                MemberState::Draining
+            } else {
+                MemberState::Up
+            };
+            let changed = e.state != want;
+            if changed {
+                e.state = want;
+                state_changed(peer, want);
+                inner.view_version += 1;
+            }
+            changed
+        };
+        if changed {
+            self.broadcast_view();
+        }
+    }
+
+    /// Where a draining node sends its XMPP clients: the `xmpp` address of the first member
+    /// (by id) that is up and active in this node's view.
+    fn redirect_target(&self) -> Option<String> {
+        let inner = self.lock();
+        let me = inner.members.iter().find(|e| e.is_self)?;
+        if me.state != MemberState::Draining {
+            return None;
+        }
+        let mut up: Vec<&Entry> = inner
+            .members
+            .iter()
+            .filter(|e| !e.is_self && e.state == MemberState::Up)
+            .collect();
+        up.sort_by(|a, b| a.id.cmp(&b.id));
+        let host = up
+            .iter()
+            .filter_map(|e| self.cfg.members.iter().find(|m| m.id == e.id))
+            .map(|m| m.xmpp.clone())
+            .find(|x| !x.is_empty())
+            .unwrap_or_default();
+        Some(host)
     }
 
     /// Installs the load counter (once; later calls are ignored).
@@ -290,6 +390,12 @@ impl Membership {
     fn broadcast_view(&self) {
         let view = Frame::MembershipView(self.view());
         self.broadcast(&view);
+        let target = self.redirect_target();
+        self.redirect.send_if_modified(|current| {
+            let changed = *current != target;
+            *current = target;
+            changed
+        });
         if let Some(f) = self.on_change.get() {
             f();
         }
@@ -433,7 +539,7 @@ impl palaver_core::engine::PoolRouter for Membership {
         let live = inner
             .members
             .iter()
-            .filter(|e| e.state.is_live() && e.effective == Role::Active)
+            .filter(|e| e.state == MemberState::Up && e.effective == Role::Active)
             .map(|e| e.id.as_str());
         match palaver_core::pool::home(room, live) {
             Some(home) if home == self.cfg.node_id => Route::Local,

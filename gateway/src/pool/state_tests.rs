@@ -130,3 +130,69 @@ fn errors_are_reported_once() {
         .expect("n2");
     assert_eq!(n2.last_error, "", "cleared when it comes up");
 }
+
+#[test]
+fn draining_moves_homes_and_sends_clients_to_an_up_member() {
+    use palaver_core::engine::{PoolRouter, Route};
+    let mut c = Config::from_toml(
+        r#"
+[pool]
+node_id = "n1"
+members = [
+  { id = "n1", address = "127.0.0.1:1", xmpp = "n1.example:5222" },
+  { id = "n2", address = "127.0.0.2:1" },
+  { id = "n3", address = "127.0.0.3:1", xmpp = "n3.example:5222" },
+]
+"#,
+    )
+    .expect("parses");
+    c.validate().expect("valid");
+    let mut m = Membership::new(Arc::new(c.pool.expect("pool")), 7);
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    Arc::get_mut(&mut m).expect("only owner").redirect_to(tx);
+    assert_eq!(m.route("any"), Route::Unavailable, "no majority alone");
+    m.seen("n2", 1);
+    m.seen("n3", 1);
+    let homed_here: Vec<String> = (0..60)
+        .map(|i| format!("room-{i}"))
+        .filter(|r| m.route(r) == Route::Local)
+        .collect();
+    assert!(!homed_here.is_empty());
+    assert_eq!(*rx.borrow(), None);
+
+    m.set_draining(true);
+    assert!(m.is_draining());
+    assert_eq!(member(&m, "n1").0, MemberState::Draining);
+    assert!(
+        m.report().majority,
+        "a draining member still counts for the majority"
+    );
+    for r in &homed_here {
+        assert!(
+            matches!(m.route(r), Route::Remote(_)),
+            "{r} must leave the draining node"
+        );
+    }
+    // n2 (first up by id) has no xmpp address: the first one that has one, n3.
+    assert_eq!(rx.borrow().as_deref(), Some("n3.example:5222"));
+
+    m.set_draining(false);
+    assert_eq!(member(&m, "n1").0, MemberState::Up);
+    assert_eq!(*rx.borrow(), None);
+    for r in &homed_here {
+        assert_eq!(m.route(r), Route::Local, "{r} comes back");
+    }
+
+    // A peer's heartbeat flag drains it in this node's view.
+    let on_n2: Vec<String> = (0..60)
+        .map(|i| format!("room-{i}"))
+        .filter(|r| m.route(r) == Route::Remote(Arc::from("n2")))
+        .collect();
+    m.peer_draining("n2", true);
+    assert_eq!(member(&m, "n2").0, MemberState::Draining);
+    for r in &on_n2 {
+        assert_ne!(m.route(r), Route::Remote(Arc::from("n2")));
+    }
+    m.peer_draining("n2", false);
+    assert_eq!(member(&m, "n2").0, MemberState::Up);
+}

@@ -1,7 +1,8 @@
 //! Every SIP message read from any transport arrives here: it is parsed (garbage gets a
 //! stateless 400/405/505/513), responses go to their client transaction, retransmitted
 //! requests get the response already sent, loops (Max-Forwards 0) get 483, and requests are
-//! dispatched by method to the registrar, the pager rooms or the conference service.
+//! dispatched by method to the registrar, the pager rooms or the conference service — except
+//! on a draining pool node, which answers every request but OPTIONS 503 with Retry-After.
 
 use super::transport::Flow;
 use super::SipService;
@@ -13,6 +14,10 @@ use std::time::Instant;
 
 /// The methods palaver answers (the `Allow` header of 405s and OPTIONS).
 pub const ALLOW: &str = "REGISTER, MESSAGE, SUBSCRIBE, OPTIONS, ACK, CANCEL";
+
+/// Seconds a client of a draining node is told to wait before it retries that node (it
+/// should try another one at once).
+const DRAIN_RETRY_AFTER: &str = "300";
 
 /// Handles one message from `flow`.
 pub async fn on_message(svc: &Arc<SipService>, raw: Vec<u8>, flow: &Flow) {
@@ -53,6 +58,15 @@ pub async fn on_message(svc: &Arc<SipService>, raw: Vec<u8>, flow: &Flow) {
         return;
     }
     metrics::counter!("palaver_sip_requests_total").increment(1);
+    if svc.ctx.redirect.borrow().is_some() && message.method() != Some(Method::Options) {
+        // A draining pool node (RFC 3261 §21.5.4): the client or its proxy tries another
+        // node; OPTIONS keeps answering so health checks see the node is still up.
+        let resp = svc
+            .reply(&message, 503, "Service Unavailable")
+            .with_header("Retry-After", DRAIN_RETRY_AFTER);
+        svc.respond(&message, flow, resp).await;
+        return;
+    }
     match message.method() {
         Some(Method::Register) => super::registrar::on_register(svc, &message, flow).await,
         Some(Method::Message) => super::pager::on_message(svc, &message, flow).await,

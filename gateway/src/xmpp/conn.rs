@@ -141,6 +141,23 @@ pub fn stream_error_bytes(condition: &str, text: Option<&str>) -> Vec<u8> {
     out
 }
 
+/// `<see-other-host/>` naming `host` (RFC 6120 §4.9.3.19), then the end of the stream.
+pub fn see_other_host_bytes(host: &str) -> Vec<u8> {
+    use palaver_dialects::xmpp::muc::writer::XmlWriter;
+    use palaver_dialects::xmpp::ns;
+    let mut out = Vec::with_capacity(160);
+    let mut w = XmlWriter::new(&mut out);
+    w.open("stream:error").close_start();
+    w.open("see-other-host")
+        .attr("xmlns", ns::STREAM_ERRORS)
+        .close_start()
+        .text(host)
+        .end("see-other-host");
+    w.end("stream:error");
+    out.extend_from_slice(b"</stream:stream>");
+    out
+}
+
 /// The stream error condition for a reader error.
 pub fn condition_for(err: &StreamError) -> &'static str {
     match err {

@@ -194,6 +194,9 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let Conn { io, mut reader, .. } = conn;
     let (mut rd, mut wr) = tokio::io::split(io);
     let mut shutdown = svc.ctx.shutdown.clone();
+    let mut redirect = svc.ctx.redirect.subscribe();
+    // A node that is draining sends new sessions away at once.
+    redirect.mark_changed();
     let mut buf = BytesMut::with_capacity(2048);
     let mut reason = "closed by client";
     loop {
@@ -236,6 +239,23 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     session.wbuf.extend_from_slice(&super::conn::stream_error_bytes("system-shutdown", None));
                     let _ = flush(&mut wr, &mut session.wbuf).await;
                     reason = "server shutdown";
+                    break;
+                }
+            }
+            Ok(()) = redirect.changed() => {
+                let target = redirect.borrow_and_update().clone();
+                if let Some(host) = target {
+                    while let Ok(out) = rx.try_recv() {
+                        session.write_outbound(out);
+                    }
+                    let bytes = if host.is_empty() {
+                        super::conn::stream_error_bytes("system-shutdown", Some("this node is draining"))
+                    } else {
+                        super::conn::see_other_host_bytes(&host)
+                    };
+                    session.wbuf.extend_from_slice(&bytes);
+                    let _ = flush(&mut wr, &mut session.wbuf).await;
+                    reason = "node draining";
                     break;
                 }
             }
