@@ -23,6 +23,8 @@ const NODES: [&str; 3] = ["n1", "n2", "n3"];
 /// Which nodes are live (every node sees the same view here).
 struct Net {
     live: Mutex<Vec<&'static str>>,
+    /// Bumped when a node "restarts".
+    incarnations: Mutex<HashMap<&'static str, u64>>,
     inboxes: Mutex<HashMap<&'static str, mpsc::UnboundedSender<(&'static str, Frame)>>>,
 }
 
@@ -69,11 +71,22 @@ impl PoolRouter for Router {
             .is_some_and(|tx| tx.send((self.me, frame)).is_ok())
     }
 
-    fn live_peers(&self) -> Vec<(Arc<str>, u16)> {
+    fn live_peers(&self) -> Vec<Peer> {
         let live = self.net.live.lock().expect("lock").clone();
         live.into_iter()
             .filter(|n| *n != self.me)
-            .map(|n| (Arc::from(n), origin(n)))
+            .map(|n| Peer {
+                id: Arc::from(n),
+                origin: origin(n),
+                incarnation: self
+                    .net
+                    .incarnations
+                    .lock()
+                    .expect("lock")
+                    .get(n)
+                    .copied()
+                    .unwrap_or(1),
+            })
             .collect()
     }
 }
@@ -90,6 +103,7 @@ impl Pool {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("pool.db").display());
         let net = Arc::new(Net {
             live: Mutex::new(live.to_vec()),
+            incarnations: Mutex::new(HashMap::new()),
             inboxes: Mutex::new(HashMap::new()),
         });
         let mut engines = HashMap::new();
@@ -325,6 +339,27 @@ async fn a_dead_nodes_sessions_leave_rooms_homed_elsewhere() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_nodes_old_sessions_leave() {
+    let pool = Pool::start(&NODES).await;
+    let room = pool.room_homed_on("n1", "restart");
+    let alice = client_of("n1", 1, "alice@localhost");
+    let bob = client_of("n2", 1, "bob@localhost");
+    join(pool.e("n1"), &room, &alice, "alice", true)
+        .await
+        .expect("join");
+    join(pool.e("n2"), &room, &bob, "bob", true)
+        .await
+        .expect("join");
+    collect_until(&alice, "bob", |ev| present(ev, "bob")).await;
+    // n2 came back so fast it was never seen down: only its incarnation tells.
+    pool.net.incarnations.lock().expect("lock").insert("n2", 2);
+    pool.e("n1").pool_view_changed();
+    collect_until(&alice, "bob's old session leaving", |ev| left(ev, "bob")).await;
+    let info = pool.e("n1").room_info(&room).await.expect("info");
+    assert_eq!(info.occupants, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_node_takes_over_its_rooms() {
     let pool = Pool::start(&["n1", "n3"]).await;
     let room = pool.room_homed_on("n2", "moves");
@@ -368,4 +403,39 @@ async fn without_a_majority_rooms_are_unavailable() {
         .await
         .expect_err("a minority homes nothing");
     assert_eq!(err, RoomError::ServiceUnavailable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_that_finds_its_seq_taken_fails_loudly_then_resyncs() {
+    let pool = Pool::start(&NODES).await;
+    let room = pool.room_homed_on("n1", "race");
+    let alice = client_of("n1", 1, "alice@localhost");
+    join(pool.e("n1"), &room, &alice, "alice", true)
+        .await
+        .expect("join");
+    let first = post(pool.e("n1"), &room, &alice, "one")
+        .await
+        .expect("post");
+    // Another writer (a home that was still handing over) takes the next seq.
+    let store = pool.e("n2").store().clone();
+    let mut other = (*first).clone();
+    other.seq = first.seq + 1;
+    other.stanza_id = "written-elsewhere".into();
+    other.body = "from the old home".into();
+    store.append_messages(&[other]).await.expect("appended");
+
+    let err = post(pool.e("n1"), &room, &alice, "two")
+        .await
+        .expect_err("the duplicate seq is refused, not forked");
+    assert_eq!(err, RoomError::Internal);
+    let three = post(pool.e("n1"), &room, &alice, "three")
+        .await
+        .expect("the room took the sequence from the store again");
+    assert_eq!(three.seq, first.seq + 2);
+    let seqs: Vec<i64> = archive(pool.e("n1"), &room, "alice@localhost")
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
 }

@@ -17,4 +17,4 @@ mod watchers;
 pub use commands::*;
 pub use events::*;
 pub use handle::{validate_room_name, Engine, EngineConfig, EngineError};
-pub use remote::{PoolRouter, Route, REPLY_TIMEOUT};
+pub use remote::{Peer, PoolRouter, Route, REPLY_TIMEOUT};

@@ -54,6 +54,9 @@ pub(super) struct Room {
     pub(super) last_ts: Millis,
     /// Set when the room was created by a join and that creator has not entered yet.
     pub(super) just_created: bool,
+    /// A commit failed on a duplicate seq: another node wrote this room since it was loaded
+    /// (a pool home that was handing over). The next post reloads the sequence first.
+    pub(super) resync: bool,
     /// The room is gone (destroyed / emptied temporary room): stop the task.
     pub(super) closed: bool,
     pending: FuturesOrdered<PendingCommit>,
@@ -113,6 +116,7 @@ pub(super) async fn spawn(
         next_seq: last_seq + 1,
         last_ts,
         just_created,
+        resync: false,
         closed: false,
         pending: FuturesOrdered::new(),
         dead: Vec::new(),
@@ -306,6 +310,36 @@ impl Room {
         }
     }
 
+    /// Takes the sequence and the recent history from the store again, after posts that are
+    /// still in flight have finished (their seqs were numbered from the stale sequence).
+    async fn reload_sequence(&mut self) {
+        while let Some((result, message, reply)) = self.pending.next().await {
+            self.committed(result, message, reply);
+        }
+        let store = self.engine.store.clone();
+        let last = match store.last_seq(self.record.id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(room = %self.name, error = %e, "reloading the sequence failed");
+                return;
+            }
+        };
+        let query = crate::model::HistoryQuery {
+            limit: self.engine.config.max_history,
+            from_end: true,
+            ..Default::default()
+        };
+        if let Ok(rows) = store.history(self.record.id, &query).await {
+            self.recent = rows.into_iter().map(Arc::new).collect();
+            self.last_ts = self
+                .recent
+                .back()
+                .map_or(self.last_ts, |m| m.ts.max(self.last_ts));
+        }
+        self.next_seq = self.next_seq.max(last + 1);
+        self.resync = false;
+    }
+
     /// Stops homing this room: pending commits finish, nobody is told, and the presences of
     /// everyone who was in are returned.
     async fn handover(&mut self) -> Vec<super::events::OccupantPresence> {
@@ -374,6 +408,9 @@ impl Room {
         origin_id: String,
         reply: RoomReply<Arc<StoredMessage>>,
     ) {
+        if self.resync {
+            self.reload_sequence().await;
+        }
         let Some(occ) = self.occupants.by_client(client) else {
             let _ = reply.send(Err(RoomError::NotAcceptable));
             return;
@@ -416,7 +453,11 @@ impl Room {
         message: Arc<StoredMessage>,
         reply: RoomReply<Arc<StoredMessage>>,
     ) {
-        if result.is_err() {
+        if let Err(e) = &result {
+            if matches!(**e, crate::store::StoreError::Conflict(_)) {
+                tracing::warn!(room = %self.name, seq = message.seq, "seq already taken: another node wrote this room; reloading the sequence");
+                self.resync = true;
+            }
             let _ = reply.send(Err(RoomError::Internal));
             return;
         }

@@ -275,11 +275,13 @@ impl Membership {
                 return;
             };
             e.last_seen = Some(Instant::now());
-            if e.incarnation != 0 && e.incarnation != incarnation {
-                tracing::info!(member = peer, "pool member restarted (new incarnation)");
+            let restarted = e.incarnation != 0 && e.incarnation != incarnation;
+            if restarted {
+                tracing::warn!(member = peer, "pool member restarted (new incarnation)");
             }
             e.incarnation = incarnation;
-            let changed = e.state == MemberState::Down;
+            // A restart is a new member as far as rooms go: its old sessions are gone.
+            let changed = e.state == MemberState::Down || restarted;
             if changed {
                 e.state = MemberState::Up;
                 e.last_error.clear();
@@ -552,13 +554,17 @@ impl palaver_core::engine::PoolRouter for Membership {
         self.send_to(node, frame)
     }
 
-    fn live_peers(&self) -> Vec<(Arc<str>, u16)> {
+    fn live_peers(&self) -> Vec<palaver_core::engine::Peer> {
         let inner = self.lock();
         inner
             .members
             .iter()
             .filter(|e| !e.is_self && e.state.is_live())
-            .map(|e| (Arc::from(e.id.as_str()), self.cfg.origin_of(&e.id)))
+            .map(|e| palaver_core::engine::Peer {
+                id: Arc::from(e.id.as_str()),
+                origin: self.cfg.origin_of(&e.id),
+                incarnation: e.incarnation,
+            })
             .collect()
     }
 }

@@ -42,15 +42,24 @@ pub enum Route {
     Unavailable,
 }
 
+/// A live peer as [`PoolRouter::live_peers`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub id: Arc<str>,
+    pub origin: u16,
+    pub incarnation: u64,
+}
+
 /// What the engine needs from the pool's link layer (the gateway implements it).
 pub trait PoolRouter: Send + Sync + 'static {
     /// Where `room` (lower-case local name) is homed in this node's current view.
     fn route(&self, room: &str) -> Route;
     /// Queues `frame` for `node`; false when there is no live link to it or its queue is full.
     fn send(&self, node: &str, frame: Frame) -> bool;
-    /// The peers this node sees live, with their origin numbers (see
-    /// [`super::commands::client_origin`]).
-    fn live_peers(&self) -> Vec<(Arc<str>, u16)>;
+    /// The peers this node sees live: id, origin number (see
+    /// [`super::commands::client_origin`]) and incarnation (a restarted peer has a new one, and
+    /// its old sessions are gone).
+    fn live_peers(&self) -> Vec<Peer>;
 }
 
 struct Pending {
@@ -66,7 +75,7 @@ pub(crate) struct Remote {
     pending: DashMap<u64, Pending>,
     outboxes: DashMap<Arc<str>, Outbox>,
     rooms: tracked::Rooms,
-    live: Mutex<Vec<(Arc<str>, u16)>>,
+    live: Mutex<Vec<Peer>>,
     rehoming: tokio::sync::Mutex<()>,
     changed: tokio::sync::Notify,
 }
@@ -291,23 +300,20 @@ impl Remote {
     async fn rehome(&self, engine: &Engine) {
         let _one_at_a_time = self.rehoming.lock().await;
         let now = self.router.live_peers();
-        let gone: Vec<(Arc<str>, u16)> = {
+        // Gone: not live any more, or live again as a new incarnation (restarted).
+        let gone: Vec<Peer> = {
             let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-            let gone = live
-                .iter()
-                .filter(|(n, _)| !now.iter().any(|(m, _)| m == n))
-                .cloned()
-                .collect();
+            let gone = live.iter().filter(|p| !now.contains(p)).cloned().collect();
             *live = now;
             gone
         };
-        for (node, _) in &gone {
-            tracing::warn!(member = %node, "pool member gone: failing its requests, dropping its sessions");
-            self.outboxes.remove(node);
+        for peer in &gone {
+            tracing::warn!(member = %peer.id, "pool member gone or restarted: failing its requests, dropping its sessions");
+            self.outboxes.remove(&peer.id);
             let ids: Vec<u64> = self
                 .pending
                 .iter()
-                .filter(|p| p.node == *node)
+                .filter(|p| p.node == peer.id)
                 .map(|p| *p.key())
                 .collect();
             for id in ids {
@@ -345,8 +351,9 @@ impl Remote {
         // Sessions of dead nodes leave the rooms homed here.
         if !gone.is_empty() {
             for (_, tx) in engine.loaded_rooms() {
-                for (_, origin) in &gone {
-                    let _ = tx.send(RoomCommand::DropOrigin { origin: *origin }).await;
+                for peer in &gone {
+                    let origin = peer.origin;
+                    let _ = tx.send(RoomCommand::DropOrigin { origin }).await;
                 }
             }
         }
