@@ -164,7 +164,8 @@ pub struct LoadArgs {
     /// [default: #create {room}].
     #[arg(long)]
     pub sip_create: Option<String>,
-    /// Server address, host:port [default: 127.0.0.1:5222].
+    /// Server address, host:port [default: 127.0.0.1:5222]. A comma-separated list (the
+    /// nodes of a pool) spreads the users over the servers in turn: user i → server i mod n.
     #[arg(long)]
     pub server: Option<String>,
     /// XMPP domain [default: localhost].

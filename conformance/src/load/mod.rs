@@ -72,11 +72,19 @@ pub enum Phase {
     Stop,
 }
 
+impl Shared {
+    /// Where session `idx` connects: the servers of `--server` in turn.
+    pub fn connect_for(&self, idx: usize) -> &ConnectOptions {
+        &self.connects[idx % self.connects.len()]
+    }
+}
+
 /// What every session of a run shares.
 pub struct Shared {
     pub cfg: Config,
     pub users: Vec<User>,
-    pub connect: ConnectOptions,
+    /// One per server of `--server` (a pool's nodes): session `i` uses `connects[i % n]`.
+    pub connects: Vec<ConnectOptions>,
     pub stats: Stats,
     /// The clock of the message stamps.
     pub epoch: Instant,
@@ -119,14 +127,26 @@ fn spawn_session(
 pub async fn run(args: LoadArgs) -> Result<ExitCode> {
     let cfg = Config::resolve(args)?;
     let users = users::load(&cfg)?;
-    let addr = tokio::net::lookup_host(&cfg.server)
-        .await
-        .with_context(|| format!("resolving {}", cfg.server))?
-        .next()
-        .with_context(|| format!("{} has no address", cfg.server))?;
-    if let Some(bad) = cfg.sources.iter().find(|s| s.is_ipv4() != addr.is_ipv4()) {
-        bail!("source {bad} is not of the same address family as {addr}");
+    let mut addrs = Vec::new();
+    for server in cfg
+        .server
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let addr = tokio::net::lookup_host(server)
+            .await
+            .with_context(|| format!("resolving {server}"))?
+            .next()
+            .with_context(|| format!("{server} has no address"))?;
+        if let Some(bad) = cfg.sources.iter().find(|s| s.is_ipv4() != addr.is_ipv4()) {
+            bail!("source {bad} is not of the same address family as {addr}");
+        }
+        addrs.push(addr);
     }
+    let Some(&addr) = addrs.first() else {
+        bail!("--server names no server");
+    };
     warn_fd_limit(users.len());
     let tls = match (&cfg.tls, &cfg.ca) {
         (Tls::Off, _) => None,
@@ -168,7 +188,13 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
             .map(|_| watch::channel(false).0)
             .collect(),
         users,
-        connect,
+        connects: addrs
+            .iter()
+            .map(|&addr| ConnectOptions {
+                addr,
+                ..connect.clone()
+            })
+            .collect(),
         epoch,
         run_id: rand::random(),
         phase,

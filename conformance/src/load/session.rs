@@ -27,7 +27,7 @@ pub async fn login(shared: &Shared, idx: usize, user: &User) -> Result<Client, C
     let source = cfg.sources.get(idx % cfg.sources.len().max(1)).copied();
     timeout_at(
         shared.hard_deadline,
-        Client::login(&shared.connect, source, &user.name, &user.password),
+        Client::login(shared.connect_for(idx), source, &user.name, &user.password),
     )
     .await
     .unwrap_or_else(|_| Err(ClientError::new(ErrorKind::Timeout, "hard deadline")))

@@ -112,7 +112,7 @@ async fn login(
     let user = &shared.users[idx];
     let conn = timeout_at(
         step_deadline(shared),
-        SipConn::connect(shared.connect.addr, source, cfg.sip_transport),
+        SipConn::connect(shared.connect_for(idx).addr, source, cfg.sip_transport),
     )
     .await
     .unwrap_or_else(|_| Err(ClientError::new(ErrorKind::Timeout, "connect")))?;
