@@ -132,12 +132,19 @@ pub async fn ensure_defaults(config: &Config, engine: &Engine) -> anyhow::Result
                 members: vec![Principal::Anyone],
                 created_at: now_millis(),
             };
-            store
-                .create_category(&new)
-                .await
-                .with_context(|| format!("cannot create default category {name:?}"))?;
-            tracing::info!(category = name, "created default category");
-            category = Some(new);
+            // Pool nodes sharing one store may start together: another may win the race.
+            match store.create_category(&new).await {
+                Ok(()) => {
+                    tracing::info!(category = name, "created default category");
+                    category = Some(new);
+                }
+                Err(palaver_core::StoreError::AlreadyExists) => {
+                    category = store.get_category_by_name(name).await?;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create default category {name:?}"))
+                }
+            }
         }
     }
     let room = config.rooms.default_room.as_str();
@@ -149,11 +156,11 @@ pub async fn ensure_defaults(config: &Config, engine: &Engine) -> anyhow::Result
             history_length: config.rooms.history_on_join,
             ..RoomConfig::default()
         };
-        engine
-            .create_room(room, rc, category.as_ref(), None)
-            .await
-            .map_err(|e| anyhow!("cannot create default room {room:?}: {e}"))?;
-        tracing::info!(room, "created default room");
+        match engine.create_room(room, rc, category.as_ref(), None).await {
+            Ok(_) => tracing::info!(room, "created default room"),
+            Err(palaver_core::engine::EngineError::Store(palaver_core::StoreError::AlreadyExists)) => {}
+            Err(e) => return Err(anyhow!("cannot create default room {room:?}: {e}")),
+        }
     }
     Ok(())
 }
