@@ -2,10 +2,13 @@
 //! (node ids, loopback addresses 127.0.0.x with ports reserved up front, roles, timings),
 //! [`PoolCa`] is a pool CA generated at test time (as an operator would with their own PKI)
 //! issuing each node its certificate `<node_id>.palaver-pool`, and [`start_node`] starts one
-//! member (each with its own SQLite data directory for now). [`status`] runs
-//! `palaver pool status --json` against a node and [`wait_status`] polls it, bounded.
+//! member with its own SQLite data directory ([`start_node_with`]: another store, other
+//! options). [`start_shared_pg_pool`] starts a whole pool as deployed for cross-node rooms: every
+//! node on ONE PostgreSQL schema, its XMPP and SIP listeners on its own loopback address
+//! ([`SharedPool`]). [`status`] runs `palaver pool status --json` against a node and
+//! [`wait_status`] polls it, bounded.
 
-use crate::server::{ServerOptions, Store, TestServer};
+use crate::server::{ServerOptions, SharedPgSchema, Store, TestServer};
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -137,11 +140,30 @@ pub async fn start_node(
     pool_id: &str,
     tls: &NodeTls,
 ) -> Result<TestServer> {
-    let opts = ServerOptions {
-        extra_toml: spec.toml(id, pool_id, tls)?,
-        ..ServerOptions::default()
-    };
-    let server = TestServer::start_with(Store::Sqlite, opts).await?;
+    start_node_with(
+        spec,
+        id,
+        pool_id,
+        tls,
+        Store::Sqlite,
+        ServerOptions::default(),
+    )
+    .await
+}
+
+/// [`start_node`] with a store and server options of the caller's choosing (the `[pool]`
+/// table is appended to `opts.extra_toml`).
+pub async fn start_node_with(
+    spec: &PoolSpec,
+    id: &str,
+    pool_id: &str,
+    tls: &NodeTls,
+    store: Store,
+    mut opts: ServerOptions,
+) -> Result<TestServer> {
+    opts.extra_toml.push('\n');
+    opts.extra_toml.push_str(&spec.toml(id, pool_id, tls)?);
+    let server = TestServer::start_with(store, opts).await?;
     let want = format!("palaver: listening pool {}", spec.node(id)?.address);
     if !server.stdout_lines().iter().any(|l| l.starts_with(&want)) {
         bail!(
@@ -211,4 +233,266 @@ pub fn free_port(ip: &str) -> Result<u16> {
 
 fn quoted(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
+}
+
+/// A pool whose nodes share one PostgreSQL schema (see [`start_shared_pg_pool`]). Dropping it
+/// kills the nodes, then drops the schema; when a test panics it first prints which node is
+/// which (each node's own log follows, as for any [`TestServer`]).
+pub struct SharedPool {
+    spec: PoolSpec,
+    /// In start order; dropped before `schema`.
+    nodes: Vec<(String, TestServer)>,
+    schema: SharedPgSchema,
+}
+
+/// Starts members `ids` of `spec` (pool id `spec.pool_id`, certificates from `ca`) on one new
+/// PostgreSQL schema (`$PALAVER_TEST_PG`, else `$DATABASE_URL`; an error when neither is
+/// set). Node `nX` at `127.0.0.x:port` in `spec` gets its XMPP (STARTTLS, direct TLS) and SIP
+/// (UDP, TCP, TLS) listeners on `127.0.0.x` too, ports chosen by the OS; clients of a node trust
+/// that node's dev CA ([`TestServer::ca_path`]; each node has its own data directory).
+///
+/// The first node creates and migrates the schema and adds the default category and lobby
+/// before the next one starts: the nodes start one after the other, each waited for until
+/// `palaver: ready`, so no two run the migrations or the first-start defaults at once.
+pub async fn start_shared_pg_pool(
+    spec: &PoolSpec,
+    ca: &PoolCa,
+    ids: &[&str],
+) -> Result<SharedPool> {
+    let schema = SharedPgSchema::new()?;
+    let mut pool = SharedPool {
+        spec: spec.clone(),
+        nodes: Vec::new(),
+        schema,
+    };
+    for id in ids {
+        let ip = node_ip(spec, id)?;
+        let tls = ca.node(id)?;
+        let opts = ServerOptions {
+            bind_ip: Some(ip.clone()),
+            store_url: Some(pool.schema.url().to_string()),
+            ..ServerOptions::default()
+        };
+        let server = start_node_with(spec, id, &spec.pool_id, &tls, Store::Postgres, opts)
+            .await
+            .with_context(|| {
+                format!(
+                    "starting node {id} of the shared-PostgreSQL pool (schema {}); nodes \
+                     already running:\n{}",
+                    pool.schema.schema(),
+                    pool.describe()
+                )
+            })?;
+        let wrong: Vec<String> = listeners(&server)
+            .into_iter()
+            .filter(|(_, addr)| !addr.starts_with(&format!("{ip}:")))
+            .map(|(kind, addr)| format!("{kind} {addr}"))
+            .collect();
+        if !wrong.is_empty() {
+            bail!(
+                "node {id} should listen on {ip} only, but announced {}\n{}",
+                wrong.join(", "),
+                server.diagnostics()
+            );
+        }
+        pool.nodes.push((id.to_string(), server));
+    }
+    Ok(pool)
+}
+
+impl SharedPool {
+    /// The node `id`.
+    pub fn node(&self, id: &str) -> Result<&TestServer> {
+        self.nodes
+            .iter()
+            .find(|(n, _)| n == id)
+            .map(|(_, s)| s)
+            .ok_or_else(|| anyhow!("no node {id} in this pool"))
+    }
+
+    /// The node `id`, mutable (to stop, kill or restart it).
+    pub fn node_mut(&mut self, id: &str) -> Result<&mut TestServer> {
+        self.nodes
+            .iter_mut()
+            .find(|(n, _)| n == id)
+            .map(|(_, s)| s)
+            .ok_or_else(|| anyhow!("no node {id} in this pool"))
+    }
+
+    /// The node ids, in start order.
+    pub fn ids(&self) -> Vec<&str> {
+        self.nodes.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// The topology the pool was started with.
+    pub fn spec(&self) -> &PoolSpec {
+        &self.spec
+    }
+
+    /// The store URL every node uses.
+    pub fn store_url(&self) -> &str {
+        self.schema.url()
+    }
+
+    /// Adds `users` once, through the first node's CLI (the store is shared): `alice` →
+    /// `alice@localhost`, password [`crate::password_of`].
+    pub async fn add_users(&self, users: &[&str]) -> Result<()> {
+        let (id, first) = self
+            .nodes
+            .first()
+            .ok_or_else(|| anyhow!("the pool has no node"))?;
+        for u in users {
+            let jid = format!("{u}@{}", crate::DOMAIN);
+            first
+                .add_user(&jid, &crate::password_of(u))
+                .await
+                .with_context(|| format!("adding {jid} through node {id}"))?;
+        }
+        Ok(())
+    }
+
+    /// Waits (at most `within` per node) until every node sees every node of the pool up and
+    /// a majority.
+    pub async fn wait_all_up(&self, within: Duration) -> Result<()> {
+        let ids = self.ids();
+        for (id, server) in &self.nodes {
+            let what = format!("{id} sees {} up with a majority", ids.join(", "));
+            wait_status(
+                server,
+                within,
+                &what,
+                |s| s["majority"] == true && ids.iter().all(|m| state(s, m) == "up"),
+                |_| None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// What each node reports about itself in `palaver pool status` (users connected, rooms
+    /// it homes; heartbeat-carried, so it may lag a beat): one line per node, for logs.
+    pub async fn load_summary(&self) -> String {
+        let mut out = String::new();
+        for (id, server) in &self.nodes {
+            let line = match status(server).await {
+                Ok(s) => match member(&s, id) {
+                    Some(m) => format!("{id}: users {}, rooms homed {}", m["users"], m["rooms"]),
+                    None => format!("{id}: not in its own status: {s}"),
+                },
+                Err(e) => format!("{id}: no status: {e:#}"),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// One line per node: id, pid, listeners, data directory; and the schema.
+    pub fn describe(&self) -> String {
+        let mut out = format!("shared PostgreSQL schema {}\n", self.schema.schema());
+        for (id, server) in &self.nodes {
+            let addrs: Vec<String> = listeners(server)
+                .into_iter()
+                .map(|(kind, addr)| format!("{kind} {addr}"))
+                .collect();
+            out.push_str(&format!(
+                "node {id}: pid {:?}, {}, data dir {}\n",
+                server.pid(),
+                addrs.join(", "),
+                server.data_dir().display()
+            ));
+        }
+        out
+    }
+
+    /// Every node's stdout and stderr tail, each headed by its id.
+    pub fn diagnostics(&self) -> String {
+        let mut out = self.describe();
+        for (id, server) in &self.nodes {
+            out.push_str(&format!(
+                "\n======== node {id} ========\n{}\n",
+                server.diagnostics()
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for SharedPool {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "==== the shared-PostgreSQL pool of the failed test (each node's log follows, \
+                 in this order) ====\n{}",
+                self.describe()
+            );
+        }
+    }
+}
+
+/// The loopback ip of member `id`'s 8011 address in `spec`.
+pub fn node_ip(spec: &PoolSpec, id: &str) -> Result<String> {
+    let addr: std::net::SocketAddr = spec
+        .node(id)?
+        .address
+        .parse()
+        .with_context(|| format!("the address of {id} in the spec"))?;
+    Ok(addr.ip().to_string())
+}
+
+/// The `(kind, address)` of every `palaver: listening KIND ADDR` line a server printed.
+pub fn listeners(server: &TestServer) -> Vec<(String, String)> {
+    server
+        .stdout_lines()
+        .iter()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            match (w.next(), w.next(), w.next(), w.next()) {
+                (Some("palaver:"), Some("listening"), Some(kind), Some(addr)) => {
+                    Some((kind.to_string(), addr.to_string()))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The home of `room` among the live active `nodes` as docs/pool-protocol.md "Placement"
+/// defines it: the highest rendezvous score SHA-256(len ‖ room ‖ len ‖ node)[0..8] (lengths as
+/// 8-byte big-endian), ties to the smaller id. Tests use it only to spread their rooms over
+/// the nodes; what they assert never depends on it.
+pub fn predicted_home<'a>(room: &str, nodes: &[&'a str]) -> Option<&'a str> {
+    use sha2::{Digest as _, Sha256};
+    let score = |node: &str| -> u64 {
+        let mut h = Sha256::new();
+        h.update((room.len() as u64).to_be_bytes());
+        h.update(room.as_bytes());
+        h.update((node.len() as u64).to_be_bytes());
+        h.update(node.as_bytes());
+        let d = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&d[..8]);
+        u64::from_be_bytes(first)
+    };
+    nodes
+        .iter()
+        .map(|n| (score(n), *n))
+        .max_by(|(sa, na), (sb, nb)| sa.cmp(sb).then_with(|| nb.cmp(na)))
+        .map(|(_, n)| n)
+}
+
+/// One room name `<prefix>-<k>` per node of `nodes`, each [`predicted_home`]d on that node:
+/// `(room, node)` in the order of `nodes`.
+pub fn rooms_homed_on(prefix: &str, nodes: &[&str]) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for node in nodes {
+        let found = (0..10_000).map(|k| format!("{prefix}-{k}")).find(|room| {
+            predicted_home(room, nodes) == Some(*node) && out.iter().all(|(r, _)| r != room)
+        });
+        match found {
+            Some(room) => out.push((room, node.to_string())),
+            None => bail!("no room name {prefix}-<k> is homed on {node}"),
+        }
+    }
+    Ok(out)
 }

@@ -55,6 +55,13 @@ pub struct ServerOptions {
     pub sip_extra: String,
     /// Whole tables appended at the end of palaver.toml (e.g. a `[pool]` table).
     pub extra_toml: String,
+    /// The loopback address the XMPP and SIP listeners bind (port 0); `None`: `127.0.0.1`.
+    /// Pool tests give each node its own (`127.0.0.2`, …).
+    pub bind_ip: Option<String>,
+    /// A store URL to use instead of the one `store` implies (e.g. one PostgreSQL schema shared
+    /// by the nodes of a pool, see [`SharedPgSchema`]). The caller owns that store: the server
+    /// drops nothing at the end.
+    pub store_url: Option<String>,
 }
 
 /// A PostgreSQL schema created for one test server.
@@ -62,6 +69,66 @@ pub struct ServerOptions {
 struct PgSchema {
     base_url: String,
     schema: String,
+}
+
+impl PgSchema {
+    /// A fresh name `t_<random>` on [`pg_base_url`] (the server creates the schema).
+    fn new() -> Result<PgSchema> {
+        Ok(PgSchema {
+            base_url: pg_base_url()?,
+            schema: format!("t_{}", crate::random_hex(16)),
+        })
+    }
+
+    /// The store URL naming the schema (`…?schema=t_…`).
+    fn url(&self) -> String {
+        let sep = if self.base_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!("{}{sep}schema={}", self.base_url, self.schema)
+    }
+}
+
+/// One PostgreSQL schema shared by several servers (the nodes of a pool): pass
+/// [`SharedPgSchema::url`] as [`ServerOptions::store_url`] to each. The first server to open it
+/// creates and migrates it; it is dropped (with `psql`, best effort, unless `PALAVER_E2E_KEEP`
+/// is set) when this value is dropped, so drop the servers first. Fails (never skips) without
+/// `$PALAVER_TEST_PG` / `$DATABASE_URL`.
+#[derive(Debug)]
+pub struct SharedPgSchema {
+    pg: PgSchema,
+    url: String,
+}
+
+impl SharedPgSchema {
+    /// A new schema name `t_<random>` on `$PALAVER_TEST_PG` / `$DATABASE_URL`.
+    pub fn new() -> Result<SharedPgSchema> {
+        let pg = PgSchema::new()?;
+        let url = pg.url();
+        Ok(SharedPgSchema { pg, url })
+    }
+
+    /// The store URL (`…?schema=t_…`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The schema's name.
+    pub fn schema(&self) -> &str {
+        &self.pg.schema
+    }
+}
+
+impl Drop for SharedPgSchema {
+    fn drop(&mut self) {
+        if std::env::var_os("PALAVER_E2E_KEEP").is_some() {
+            eprintln!("palaver e2e: kept PostgreSQL schema {}", self.pg.schema);
+        } else {
+            drop_pg_schema(&self.pg);
+        }
+    }
 }
 
 /// Output of one CLI run.
@@ -150,21 +217,15 @@ impl TestServer {
             .context("creating the temporary data directory")?;
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir)?;
-        let (store_url, pg) = match store {
-            Store::Sqlite => (format!("sqlite://{}/palaver.db", data_dir.display()), None),
-            Store::Postgres => {
-                let base = pg_base_url()?;
-                let schema = format!("t_{}", crate::random_hex(16));
-                let sep = if base.contains('?') { '&' } else { '?' };
-                (
-                    format!("{base}{sep}schema={schema}"),
-                    Some(PgSchema {
-                        base_url: base,
-                        schema,
-                    }),
-                )
+        let (store_url, pg) = match (&opts.store_url, store) {
+            (Some(url), _) => (url.clone(), None),
+            (None, Store::Sqlite) => (format!("sqlite://{}/palaver.db", data_dir.display()), None),
+            (None, Store::Postgres) => {
+                let pg = PgSchema::new()?;
+                (pg.url(), Some(pg))
             }
         };
+        let ip = opts.bind_ip.as_deref().unwrap_or("127.0.0.1");
         let config_path = dir.path().join("palaver.toml");
         let mut config = format!(
             "domain = \"localhost\"\n\
@@ -174,8 +235,8 @@ impl TestServer {
              url = {url}\n\
              \n\
              [xmpp]\n\
-             c2s = [\"127.0.0.1:0\"]\n\
-             c2s_direct_tls = [\"127.0.0.1:0\"]\n\
+             c2s = [\"{ip}:0\"]\n\
+             c2s_direct_tls = [\"{ip}:0\"]\n\
              {extra}\n\
              \n\
              [http]\n\
@@ -184,7 +245,7 @@ impl TestServer {
             url = toml_str(&store_url),
             extra = opts.xmpp_extra,
         );
-        config.push_str(SIP_SECTION);
+        config.push_str(&SIP_SECTION.replace("127.0.0.1", ip));
         config.push_str(&opts.sip_extra);
         config.push('\n');
         config.push_str(&opts.extra_toml);
