@@ -303,6 +303,27 @@ pub fn certs(mut config: Config, cmd: CertsCommand) -> anyhow::Result<()> {
             say(&format!("key     {}", paths.key.display()));
             say(&format!("clients should trust {}", paths.ca_cert.display()));
         }
+        CertsCommand::Pool { node, ca_dir, out } => {
+            if !palaver_core::pool::valid_id(&node) {
+                anyhow::bail!(
+                    "{node:?} is not a valid node id (1-63 of a-z, 0-9, -, not first or last)"
+                );
+            }
+            let out = out.unwrap_or_else(|| ca_dir.clone());
+            let name = palaver_core::pool::cert_name(&node);
+            let (paths, generated) = palaver_certs::ensure_pool_certs(&ca_dir, &out, &name)?;
+            say(&format!(
+                "{} pool certificate for {name}",
+                if generated { "issued" } else { "kept existing" }
+            ));
+            say(&format!("ca_key  {} (keep it off the nodes)", paths.ca_key.display()));
+            say("for this node's palaver.toml:");
+            say("[pool]");
+            say(&format!("node_id = \"{node}\""));
+            say(&format!("ca = {:?}", paths.ca.display().to_string()));
+            say(&format!("cert = {:?}", paths.cert.display().to_string()));
+            say(&format!("key = {:?}", paths.key.display().to_string()));
+        }
     }
     Ok(())
 }

@@ -149,6 +149,19 @@ pub enum CategoryCommand {
 pub enum CertsCommand {
     /// Generate (or refresh) the development CA and server certificate under <data_dir>/certs
     Dev,
+    /// Issue a pool node certificate (<NODE>.palaver-pool) from the pool CA in --ca-dir,
+    /// creating that CA the first time; run it on one machine for every node and copy each
+    /// node its files
+    Pool {
+        /// The node id the certificate is for
+        node: String,
+        /// Directory of the pool CA (pool-ca.pem, pool-ca-key.pem): created when missing
+        #[arg(long, value_name = "DIR")]
+        ca_dir: std::path::PathBuf,
+        /// Where the node's certificate and key go [default: --ca-dir]
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[cfg(test)]

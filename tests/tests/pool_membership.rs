@@ -391,3 +391,67 @@ async fn detection_time_with_default_timings() {
         );
     }
 }
+
+/// An operator's way: `palaver certs pool NODE --ca-dir DIR --out DIR` issues every node's
+/// certificate from one pool CA; two nodes configured with the printed files link up.
+#[tokio::test]
+async fn nodes_with_certificates_issued_by_the_cli_link_up() {
+    let dir = must(tempfile::tempdir().map_err(anyhow::Error::from));
+    let ca_dir = dir.path().join("ca");
+    let mut tls = Vec::new();
+    for id in ["n1", "n2"] {
+        let out_dir = dir.path().join(id);
+        let out = must(
+            palaver_e2e::server::run_cli_raw(
+                &[
+                    "certs",
+                    "pool",
+                    id,
+                    "--ca-dir",
+                    &ca_dir.display().to_string(),
+                    "--out",
+                    &out_dir.display().to_string(),
+                ],
+                dir.path(),
+                &[],
+            )
+            .await,
+        );
+        let out = must(out.ok());
+        // The printed snippet names the files to configure.
+        let value = |key: &str| -> std::path::PathBuf {
+            let line = out
+                .stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("{key} = ")))
+                .unwrap_or_else(|| panic!("no `{key} = ` in:\n{}", out.stdout));
+            line[key.len() + 3..].trim_matches('"').into()
+        };
+        assert!(
+            out.stdout.contains(&format!("node_id = \"{id}\"")),
+            "{}",
+            out.stdout
+        );
+        tls.push(pool::NodeTls {
+            ca: value("ca"),
+            cert: value("cert"),
+            key: value("key"),
+        });
+    }
+    let spec = must(PoolSpec::new(
+        "main",
+        &[("n1", "127.0.0.1", "active"), ("n2", "127.0.0.2", "active")],
+    ));
+    let n1 = must(pool::start_node(&spec, "n1", "main", &tls[0]).await);
+    let _n2 = must(pool::start_node(&spec, "n2", "main", &tls[1]).await);
+    must(
+        pool::wait_status(
+            &n1,
+            CONVERGE,
+            "n1 sees n2 up",
+            all_up(&["n1", "n2"]),
+            nothing_forbidden,
+        )
+        .await,
+    );
+}
