@@ -316,7 +316,10 @@ pub fn certs(mut config: Config, cmd: CertsCommand) -> anyhow::Result<()> {
                 "{} pool certificate for {name}",
                 if generated { "issued" } else { "kept existing" }
             ));
-            say(&format!("ca_key  {} (keep it off the nodes)", paths.ca_key.display()));
+            say(&format!(
+                "ca_key  {} (keep it off the nodes)",
+                paths.ca_key.display()
+            ));
             say("for this node's palaver.toml:");
             say("[pool]");
             say(&format!("node_id = \"{node}\""));

@@ -142,7 +142,8 @@ pub async fn ensure_defaults(config: &Config, engine: &Engine) -> anyhow::Result
                     category = store.get_category_by_name(name).await?;
                 }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("cannot create default category {name:?}"))
+                    return Err(e)
+                        .with_context(|| format!("cannot create default category {name:?}"))
                 }
             }
         }
@@ -158,7 +159,9 @@ pub async fn ensure_defaults(config: &Config, engine: &Engine) -> anyhow::Result
         };
         match engine.create_room(room, rc, category.as_ref(), None).await {
             Ok(_) => tracing::info!(room, "created default room"),
-            Err(palaver_core::engine::EngineError::Store(palaver_core::StoreError::AlreadyExists)) => {}
+            Err(palaver_core::engine::EngineError::Store(
+                palaver_core::StoreError::AlreadyExists,
+            )) => {}
             Err(e) => return Err(anyhow!("cannot create default room {room:?}: {e}")),
         }
     }
