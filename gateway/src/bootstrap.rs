@@ -320,6 +320,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let sip = crate::sip::SipService::new(ctx.clone(), svc.clone(), &secret);
     tasks.extend(sip.start(sip_listeners));
     if let Some(pool) = &pool {
+        svc.router.set_peers(pool.membership.clone());
+        let xmpp = svc.clone();
+        pool.membership
+            .on_user_stanza(Box::new(move |user, resource, stanza| {
+                xmpp.router.deliver_local(user, resource, stanza);
+            }));
         let (xmpp, sip_svc, engine) = (svc.clone(), sip.clone(), engine.clone());
         pool.membership.on_load(Box::new(move || {
             let sip_users: std::collections::HashSet<String> = sip_svc

@@ -91,6 +91,15 @@ pub fn encode(frame: &Frame, max: usize) -> Result<Vec<u8>, FrameError> {
             w.u64(*id);
             w.bytes("body", body)?;
         }
+        Frame::UserStanza {
+            user,
+            resource,
+            stanza,
+        } => {
+            w.string("user", user)?;
+            w.string("resource", resource)?;
+            w.bytes("stanza", stanza)?;
+        }
         Frame::RoomEvent { recipients, body } => {
             w.count32("recipients", recipients.len())?;
             for (client, flags) in recipients {
@@ -211,6 +220,11 @@ pub fn decode(ty: u8, payload: &[u8]) -> Result<Frame, FrameError> {
         0x34 => Frame::RoomReply {
             id: r.u64("id")?,
             body: r.bytes("body")?,
+        },
+        0x35 => Frame::UserStanza {
+            user: r.string("user")?,
+            resource: r.string("resource")?,
+            stanza: r.bytes("stanza")?,
         },
         0x31 => {
             let n = r.count32("recipients", 9)?;

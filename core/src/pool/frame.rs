@@ -39,6 +39,9 @@ pub enum FrameType {
     RoomMove = 0x33,
     /// The home node's answer to a [`FrameType::RoomRequest`].
     RoomReply = 0x34,
+    /// A stanza for a user's client sessions on the receiving node (one-to-one messages,
+    /// invitations, declines), already encoded for the client.
+    UserStanza = 0x35,
 }
 
 impl FrameType {
@@ -283,6 +286,16 @@ pub enum Frame {
         /// The encoded result.
         body: Bytes,
     },
+    /// A stanza for the sessions of `user` (bare address) on the receiving node: every
+    /// available session, or only the one with `resource` when it is not empty.
+    UserStanza {
+        /// Bare user address (`alice@example.org`).
+        user: String,
+        /// Resource of one session; empty for all of them.
+        resource: String,
+        /// The stanza as the client gets it.
+        stanza: Bytes,
+    },
     /// One room event for several client sessions of the receiving node: encoded once, with
     /// each recipient's client id and delivery flags.
     RoomEvent {
@@ -307,6 +320,7 @@ impl Frame {
             Frame::RoomRequest { .. } => FrameType::RoomRequest,
             Frame::RoomReply { .. } => FrameType::RoomReply,
             Frame::RoomEvent { .. } => FrameType::RoomEvent,
+            Frame::UserStanza { .. } => FrameType::UserStanza,
         }
     }
 }

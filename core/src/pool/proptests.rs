@@ -143,6 +143,11 @@ fn frame() -> impl Strategy<Value = Frame> {
             body
         }),
         (any::<u64>(), bytes()).prop_map(|(id, body)| Frame::RoomReply { id, body }),
+        (id(), id(), bytes()).prop_map(|(user, resource, stanza)| Frame::UserStanza {
+            user,
+            resource,
+            stanza
+        }),
         (
             proptest::collection::vec((any::<u64>(), any::<u8>()), 0..40),
             bytes()

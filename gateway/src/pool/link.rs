@@ -118,9 +118,21 @@ const INBOUND_QUEUE: usize = 65_536;
 
 /// Hands a link's room frames to the engine, one at a time in arrival order (a command may
 /// wait for its room to load; the link keeps reading and writing meanwhile).
-async fn room_inbound(peer: String, engine: Engine, mut rx: mpsc::Receiver<Frame>) {
+async fn room_inbound(
+    peer: String,
+    engine: Engine,
+    membership: Arc<Membership>,
+    mut rx: mpsc::Receiver<Frame>,
+) {
     while let Some(frame) = rx.recv().await {
-        engine.pool_frame(&peer, frame).await;
+        match frame {
+            Frame::UserStanza {
+                user,
+                resource,
+                stanza,
+            } => membership.user_stanza(&user, &resource, stanza),
+            room => engine.pool_frame(&peer, room).await,
+        }
     }
 }
 
@@ -138,7 +150,12 @@ pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     tracing::info!(member = %peer, "pool link up");
     let (inbound, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
-    let inbound_task = tokio::spawn(room_inbound(peer.clone(), engine, inbound_rx));
+    let inbound_task = tokio::spawn(room_inbound(
+        peer.clone(),
+        engine,
+        membership.clone(),
+        inbound_rx,
+    ));
     // One deadline across loop turns: sending must not extend the time a silent peer gets.
     let mut deadline = Instant::now() + dead_after;
     let reason: String = loop {
@@ -154,7 +171,10 @@ pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
                     deadline = Instant::now() + dead_after;
                     tracing::debug!(member = %peer, version = v.version, "pool view received");
                 }
-                Ok(frame @ (Frame::RoomRequest { .. } | Frame::RoomReply { .. } | Frame::RoomEvent { .. })) => {
+                Ok(frame @ (Frame::RoomRequest { .. }
+                | Frame::RoomReply { .. }
+                | Frame::RoomEvent { .. }
+                | Frame::UserStanza { .. })) => {
                     // Room traffic proves the peer alive as well as a heartbeat does.
                     deadline = Instant::now() + dead_after;
                     if inbound.try_send(frame).is_err() {

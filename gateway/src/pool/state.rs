@@ -48,6 +48,9 @@ struct Inner {
 /// Called after every change of this node's view (outside the lock).
 pub type OnChange = Box<dyn Fn() + Send + Sync>;
 
+/// Delivers a stanza a peer forwarded to a user's sessions on this node.
+pub type OnUserStanza = Box<dyn Fn(&str, Option<&str>, bytes::Bytes) + Send + Sync>;
+
 /// Shared membership state of the local node.
 pub struct Membership {
     cfg: Arc<PoolConfig>,
@@ -59,6 +62,7 @@ pub struct Membership {
     /// Where this node's XMPP clients should go: `None` while it serves them; while it
     /// drains, `Some(host)` of another live member (`""` when none is known).
     redirect: tokio::sync::watch::Sender<Option<String>>,
+    user_stanza: std::sync::OnceLock<OnUserStanza>,
 }
 
 /// Counts the users connected to this node and the rooms it homes, for heartbeats and status.
@@ -109,7 +113,20 @@ impl Membership {
             on_change: std::sync::OnceLock::new(),
             load: std::sync::OnceLock::new(),
             redirect: tokio::sync::watch::Sender::new(None),
+            user_stanza: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Installs where stanzas forwarded for users go (once; later calls are ignored).
+    pub fn on_user_stanza(&self, f: OnUserStanza) {
+        let _ = self.user_stanza.set(f);
+    }
+
+    /// A peer forwarded a stanza for `user`'s sessions here.
+    pub fn user_stanza(&self, user: &str, resource: &str, stanza: bytes::Bytes) {
+        if let Some(f) = self.user_stanza.get() {
+            f(user, (!resource.is_empty()).then_some(resource), stanza);
+        }
     }
 
     /// Publishes where this node's clients are sent while it drains on `redirect` (the
@@ -566,5 +583,20 @@ impl palaver_core::engine::PoolRouter for Membership {
                 incarnation: e.incarnation,
             })
             .collect()
+    }
+}
+
+impl crate::xmpp::PeerDelivery for Membership {
+    fn forward(&self, bare: &str, resource: Option<&str>, stanza: &bytes::Bytes) -> usize {
+        let frame = Frame::UserStanza {
+            user: bare.to_string(),
+            resource: resource.unwrap_or_default().to_string(),
+            stanza: stanza.clone(),
+        };
+        let links = self.lock().links.len();
+        if links > 0 {
+            self.broadcast(&frame);
+        }
+        links
     }
 }

@@ -17,6 +17,7 @@ mod session;
 mod stanza_error;
 
 pub use backoff::AuthBackoff;
+pub use router::PeerDelivery;
 pub use service::XmppService;
 
 use std::sync::Arc;

@@ -16,10 +16,17 @@ pub struct RoutedSession {
     pub available: bool,
 }
 
-/// Sessions by bare JID (`alice@localhost`).
+/// Carries stanzas for users to the other nodes of a pool (their sessions there).
+pub trait PeerDelivery: Send + Sync {
+    /// Sends the stanza to every live peer; returns how many were reached.
+    fn forward(&self, bare: &str, resource: Option<&str>, stanza: &Bytes) -> usize;
+}
+
+/// Sessions by bare JID (`alice@localhost`), and in a pool the way to the other nodes'.
 #[derive(Default)]
 pub struct Router {
     users: DashMap<String, Vec<RoutedSession>>,
+    peers: std::sync::OnceLock<Arc<dyn PeerDelivery>>,
 }
 
 impl Router {
@@ -57,9 +64,25 @@ impl Router {
         }
     }
 
+    /// In a pool: stanzas for users also go to the other nodes (set once).
+    pub fn set_peers(&self, peers: Arc<dyn PeerDelivery>) {
+        let _ = self.peers.set(peers);
+    }
+
     /// Delivers a stanza (encoded without `to`) to a full JID's session, or to every available
-    /// session of a bare JID. Returns how many sessions got it.
+    /// session of a bare JID, here and (in a pool) on the other nodes. Returns how many
+    /// sessions here got it, plus one when at least one other node was reached (whether the
+    /// user has a session there is not known here).
     pub fn deliver(&self, bare: &str, resource: Option<&str>, stanza: Bytes) -> usize {
+        let peers = match self.peers.get() {
+            Some(p) => p.forward(bare, resource, &stanza).min(1),
+            None => 0,
+        };
+        self.deliver_local(bare, resource, stanza) + peers
+    }
+
+    /// [`Router::deliver`] to this node's sessions only (a stanza another node forwarded).
+    pub fn deliver_local(&self, bare: &str, resource: Option<&str>, stanza: Bytes) -> usize {
         let targets: Vec<mpsc::Sender<Outbound>> = match self.users.get(bare) {
             None => return 0,
             Some(list) => list
