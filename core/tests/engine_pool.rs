@@ -25,6 +25,10 @@ struct Net {
     live: Mutex<Vec<&'static str>>,
     /// Bumped when a node "restarts".
     incarnations: Mutex<HashMap<&'static str, u64>>,
+    /// Bumped when the link with a node is "lost and made again".
+    links: Mutex<HashMap<&'static str, u64>>,
+    /// Room events towards this node are lost (a broken link).
+    drop_events_to: Mutex<Option<&'static str>>,
     inboxes: Mutex<HashMap<&'static str, mpsc::UnboundedSender<(&'static str, Frame)>>>,
 }
 
@@ -58,6 +62,10 @@ impl PoolRouter for Router {
         if !live.contains(&node) || !live.contains(&self.me) {
             return false;
         }
+        let dropped = *self.net.drop_events_to.lock().expect("lock");
+        if dropped == Some(node) && matches!(frame, Frame::RoomEvent { .. }) {
+            return true;
+        }
         // Through the real codec, as on the wire.
         let bytes = encode(&frame, DEFAULT_MAX_FRAME).expect("encodes");
         let mut buf = BytesMut::from(&bytes[..]);
@@ -86,6 +94,14 @@ impl PoolRouter for Router {
                     .get(n)
                     .copied()
                     .unwrap_or(1),
+                link: self
+                    .net
+                    .links
+                    .lock()
+                    .expect("lock")
+                    .get(n)
+                    .copied()
+                    .unwrap_or(1),
             })
             .collect()
     }
@@ -104,6 +120,8 @@ impl Pool {
         let net = Arc::new(Net {
             live: Mutex::new(live.to_vec()),
             incarnations: Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::new()),
+            drop_events_to: Mutex::new(None),
             inboxes: Mutex::new(HashMap::new()),
         });
         let mut engines = HashMap::new();
@@ -438,4 +456,92 @@ async fn a_home_that_finds_its_seq_taken_fails_loudly_then_resyncs() {
         .map(|(s, _)| s)
         .collect();
     assert_eq!(seqs, [1, 2, 3]);
+}
+
+fn count_body(events: &[(Arc<RoomEvent>, DeliveryFlags)], body: &str) -> usize {
+    bodies(events).iter().filter(|b| *b == body).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_the_dead_home_committed_but_never_sent_arrive_once_after_the_move() {
+    let pool = Pool::start(&NODES).await;
+    let room = pool.room_homed_on("n2", "catchup");
+    let alice = client_of("n1", 1, "alice@localhost");
+    let carol = client_of("n3", 1, "carol@localhost");
+    join(pool.e("n1"), &room, &alice, "alice", true)
+        .await
+        .expect("join");
+    join(pool.e("n3"), &room, &carol, "carol", true)
+        .await
+        .expect("join");
+    post(pool.e("n3"), &room, &carol, "seen")
+        .await
+        .expect("post");
+    collect_until(&alice, "the first message", |ev| bodies(ev).len() == 1).await;
+    // The link towards n1 loses events: alice misses what carol posts now.
+    *pool.net.drop_events_to.lock().expect("lock") = Some("n1");
+    post(pool.e("n3"), &room, &carol, "lost 1")
+        .await
+        .expect("acknowledged");
+    post(pool.e("n3"), &room, &carol, "lost 2")
+        .await
+        .expect("acknowledged");
+    *pool.net.drop_events_to.lock().expect("lock") = None;
+    pool.set_live(&["n1", "n3"]);
+    let ev = collect_until(&alice, "the missed messages", |ev| {
+        bodies(ev).contains(&"lost 2".to_string())
+    })
+    .await;
+    post(pool.e("n3"), &room, &carol, "after")
+        .await
+        .expect("post");
+    let rest = collect_until(&alice, "the next message", |ev| {
+        bodies(ev).contains(&"after".to_string())
+    })
+    .await;
+    let all: Vec<_> = ev.into_iter().chain(rest).collect();
+    for body in ["lost 1", "lost 2", "after"] {
+        assert_eq!(
+            count_body(&all, body),
+            1,
+            "{body} exactly once: {:?}",
+            bodies(&all)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_lost_link_the_messages_sent_meanwhile_arrive_once() {
+    let pool = Pool::start(&NODES).await;
+    let room = pool.room_homed_on("n2", "relink");
+    let alice = client_of("n1", 1, "alice@localhost");
+    let bob = client_of("n2", 1, "bob@localhost");
+    join(pool.e("n1"), &room, &alice, "alice", true)
+        .await
+        .expect("join");
+    join(pool.e("n2"), &room, &bob, "bob", true)
+        .await
+        .expect("join");
+    post(pool.e("n2"), &room, &bob, "before")
+        .await
+        .expect("post");
+    collect_until(&alice, "before", |ev| bodies(ev).len() == 1).await;
+    *pool.net.drop_events_to.lock().expect("lock") = Some("n1");
+    post(pool.e("n2"), &room, &bob, "gap").await.expect("post");
+    *pool.net.drop_events_to.lock().expect("lock") = None;
+    pool.net.links.lock().expect("lock").insert("n2", 2);
+    pool.e("n1").pool_view_changed();
+    let ev = collect_until(&alice, "the message sent while the link was down", |ev| {
+        bodies(ev).contains(&"gap".to_string())
+    })
+    .await;
+    post(pool.e("n2"), &room, &bob, "next").await.expect("post");
+    let rest = collect_until(&alice, "next", |ev| {
+        bodies(ev).contains(&"next".to_string())
+    })
+    .await;
+    let all: Vec<_> = ev.into_iter().chain(rest).collect();
+    assert_eq!(bodies(&all), ["gap", "next"]);
+    // alice stayed in the room all along: nobody left, nobody re-joined.
+    assert!(!left(&all, "bob") && !left(&all, "alice"));
 }

@@ -372,6 +372,11 @@ impl Membership {
             tracing::info!(member = peer, "pool link replaced by a newer one");
         }
         metrics::gauge!("palaver_pool_links").set(inner.links.len() as f64);
+        drop(inner);
+        // Not a change of the view, but the engine catches up on what a lost link lost.
+        if let Some(f) = self.on_change.get() {
+            f();
+        }
         id
     }
 
@@ -581,6 +586,7 @@ impl palaver_core::engine::PoolRouter for Membership {
                 id: Arc::from(e.id.as_str()),
                 origin: self.cfg.origin_of(&e.id),
                 incarnation: e.incarnation,
+                link: inner.links.get(&e.id).map_or(0, |l| l.id),
             })
             .collect()
     }

@@ -30,6 +30,10 @@ use wire::{from_bytes, to_bytes, ReplyFn, WireCommand, WireEvent, WireResult};
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a room may take to hand itself over (finish its pending commits).
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages per store read when catching up after a move or a lost link.
+const MISSED_PAGE: u32 = 500;
+/// Most store reads per room when catching up (older ones stay readable with MAM).
+const MISSED_PAGES: usize = 20;
 
 /// Where a room lives right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,9 @@ pub struct Peer {
     pub id: Arc<str>,
     pub origin: u16,
     pub incarnation: u64,
+    /// The id of the current link with it (0: none right now). A new non-zero id after
+    /// another means the link was lost and made again: frames may have been lost.
+    pub link: u64,
 }
 
 /// What the engine needs from the pool's link layer (the gateway implements it).
@@ -282,6 +289,36 @@ impl Remote {
         }
     }
 
+    /// Delivers to this node's sessions in `room` the messages after the last one they got
+    /// live, read from the (shared) store: at most [`MISSED_PAGES`] pages.
+    async fn deliver_missed(&self, engine: &Engine, room: &Arc<str>) {
+        let Some((room_id, mut after)) = self.rooms.seen(room) else {
+            return;
+        };
+        for _ in 0..MISSED_PAGES {
+            let query = crate::model::HistoryQuery {
+                after_seq: Some(after),
+                limit: MISSED_PAGE,
+                ..Default::default()
+            };
+            let page = match engine.store().history(room_id, &query).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(room = %room, error = %e, "reading missed messages failed");
+                    return;
+                }
+            };
+            let full = page.len() as u32 >= MISSED_PAGE;
+            if !page.is_empty() {
+                tracing::info!(room = %room, messages = page.len(), after, "delivering messages missed while the room moved or its link was down");
+            }
+            match self.rooms.deliver_missed(room, page) {
+                Some(last) if full && last > after => after = last,
+                _ => return,
+            }
+        }
+    }
+
     /// Answers requests that waited longer than [`REPLY_TIMEOUT`].
     fn sweep(&self, now: Instant) {
         let late: Vec<u64> = self
@@ -301,12 +338,50 @@ impl Remote {
         let _one_at_a_time = self.rehoming.lock().await;
         let now = self.router.live_peers();
         // Gone: not live any more, or live again as a new incarnation (restarted).
-        let gone: Vec<Peer> = {
+        // Relinked: the same incarnation over a new link after another one.
+        let (gone, relinked): (Vec<Peer>, Vec<Peer>) = {
             let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-            let gone = live.iter().filter(|p| !now.contains(p)).cloned().collect();
-            *live = now;
-            gone
+            let same = |a: &Peer, b: &Peer| a.id == b.id && a.incarnation == b.incarnation;
+            let gone = live
+                .iter()
+                .filter(|p| !now.iter().any(|n| same(p, n)))
+                .cloned()
+                .collect();
+            let relinked = now
+                .iter()
+                .filter(|n| {
+                    live.iter()
+                        .any(|p| same(p, n) && p.link != 0 && n.link != 0 && p.link != n.link)
+                })
+                .cloned()
+                .collect();
+            // Remember the last link of each peer across moments without one.
+            let merged = now
+                .into_iter()
+                .map(|mut n| {
+                    if n.link == 0 {
+                        if let Some(p) = live.iter().find(|p| same(p, &n)) {
+                            n.link = p.link;
+                        }
+                    }
+                    n
+                })
+                .collect();
+            *live = merged;
+            (gone, relinked)
         };
+        for peer in &relinked {
+            tracing::warn!(member = %peer.id, "pool link with member made again: failing requests it may not have got, catching up on messages");
+            let ids: Vec<u64> = self
+                .pending
+                .iter()
+                .filter(|p| p.node == peer.id)
+                .map(|p| *p.key())
+                .collect();
+            for id in ids {
+                self.answer(id, Err(RoomError::ServiceUnavailable));
+            }
+        }
         for peer in &gone {
             tracing::warn!(member = %peer.id, "pool member gone or restarted: failing its requests, dropping its sessions");
             self.outboxes.remove(&peer.id);
@@ -339,14 +414,33 @@ impl Remote {
         if !handed.is_empty() {
             tracing::info!(rooms = handed.len(), "handed rooms over to their new homes");
         }
-        // This node's sessions follow their rooms to the new homes.
+        // This node's sessions follow their rooms to the new homes, and get from the store
+        // what the old home committed but could not send them.
+        let mut resync: Vec<Arc<str>> = Vec::new();
         for moved in self.rooms.moved(&*self.router, &mut handed) {
             tracked::show_departures(&moved.name, &moved.departed, &moved.clients);
+            // A room homed here from now on delivers straight to the sessions, past the
+            // once-only guard of remote rooms: catch up before the sessions are back in it.
+            let local = self.router.route(&moved.name) == Route::Local;
+            if local {
+                self.deliver_missed(engine, &moved.name).await;
+            }
             for (client, t) in moved.clients {
                 if let Some(cmd) = t.rejoin_command(client) {
                     engine.send(&moved.name, cmd).await;
                 }
             }
+            if !local {
+                resync.push(moved.name);
+            }
+        }
+        // Rooms homed on a peer whose link was lost and made again: events sent meanwhile
+        // are gone; the messages among them are in the store.
+        for peer in &relinked {
+            resync.extend(self.rooms.homed_on(&peer.id));
+        }
+        for room in resync {
+            self.deliver_missed(engine, &room).await;
         }
         // Sessions of dead nodes leave the rooms homed here.
         if !gone.is_empty() {

@@ -114,6 +114,10 @@ struct LocalRoom {
     clients: HashMap<ClientId, Tracked>,
     /// Occupants last announced by a remote home, by nick.
     mirror: HashMap<String, OccupantPresence>,
+    /// The room's store id and the seq of the newest live message from a remote home: live
+    /// messages are delivered in seq order, once (a message fetched from the store after a
+    /// lost link or a move is not delivered again when it also arrives live).
+    seen: Option<(crate::model::RoomId, i64)>,
 }
 
 /// A room whose home moved, as [`Rooms::moved`] reports it.
@@ -141,6 +145,7 @@ impl Rooms {
                 home: home.clone(),
                 clients: HashMap::new(),
                 mirror: HashMap::new(),
+                seen: None,
             });
         entry.home = home;
         entry.clients.insert(client, t).is_none()
@@ -177,15 +182,26 @@ impl Rooms {
         let Some(mut room) = self.map.get_mut(&*event.room) else {
             return recipients.iter().map(|(c, _)| *c).collect();
         };
-        if let RoomEventKind::Presence(p) = &event.kind {
-            match p.kind {
+        match &event.kind {
+            RoomEventKind::Presence(p) => match p.kind {
                 PresenceKind::Available => {
                     room.mirror.insert(p.nick.clone(), p.clone());
                 }
                 PresenceKind::Unavailable => {
                     room.mirror.remove(&p.nick);
                 }
+            },
+            RoomEventKind::Message {
+                message,
+                history: false,
+            } => {
+                if room.seen.is_some_and(|(_, seq)| message.seq <= seq) {
+                    // Already delivered from the store after a lost link or a move.
+                    return Vec::new();
+                }
+                room.seen = Some((message.room_id, message.seq));
             }
+            _ => {}
         }
         for &(client, bits) in recipients {
             let f = flags(bits);
@@ -215,6 +231,15 @@ impl Rooms {
                 .remove_if(&*event.room, |_, r| r.clients.is_empty());
         }
         gone
+    }
+
+    /// The rooms with sessions here whose home is `node`.
+    pub(super) fn homed_on(&self, node: &str) -> Vec<Arc<str>> {
+        self.map
+            .iter()
+            .filter(|r| matches!(&r.home, Home::Node(n) if &**n == node))
+            .map(|r| r.key().clone())
+            .collect()
     }
 
     /// Rooms whose home is no longer the one their sessions were routed to: for each, its
@@ -249,6 +274,43 @@ impl Rooms {
             });
         }
         out
+    }
+}
+
+impl Rooms {
+    /// Where the store can tell what a room's sessions here may have missed: the room's id
+    /// and the last seq they got live (`None`: nothing seen yet).
+    pub(super) fn seen(&self, room: &str) -> Option<(crate::model::RoomId, i64)> {
+        self.map.get(room).and_then(|r| r.seen)
+    }
+
+    /// Delivers messages fetched from the store (ascending seq) to the room's sessions here
+    /// as live messages, skipping any already delivered; returns the newest seq delivered.
+    pub(super) fn deliver_missed(
+        &self,
+        room: &Arc<str>,
+        messages: Vec<crate::model::StoredMessage>,
+    ) -> Option<i64> {
+        let mut r = self.map.get_mut(&**room)?;
+        for m in messages {
+            if r.seen.is_some_and(|(_, seq)| m.seq <= seq) {
+                continue;
+            }
+            r.seen = Some((m.room_id, m.seq));
+            let event = RoomEvent::new(
+                room.clone(),
+                RoomEventKind::Message {
+                    message: Arc::new(m),
+                    history: false,
+                },
+            );
+            for t in r.clients.values() {
+                if matches!(t.what, What::Join(_)) {
+                    let _ = t.sink.deliver(&event, DeliveryFlags::default());
+                }
+            }
+        }
+        r.seen.map(|(_, seq)| seq)
     }
 }
 
