@@ -93,7 +93,7 @@ pub enum RoomError {
     NotAuthorized,
     #[error("that nickname is in use")]
     Conflict,
-    #[error("the room is full")]
+    #[error("the room is full or not available right now")]
     ServiceUnavailable,
     #[error("not allowed: {0}")]
     NotAllowed(String),

@@ -7,7 +7,7 @@
 use super::state::Membership;
 use bytes::BytesMut;
 use palaver_core::engine::Engine;
-use palaver_core::pool::{encode, Frame, FrameDecoder, FrameError};
+use palaver_core::pool::{encode, Frame, FrameDecoder, FrameError, MemberState};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -170,6 +170,10 @@ pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(Frame::MembershipView(v)) if v.node == peer => {
                     deadline = Instant::now() + dead_after;
                     tracing::debug!(member = %peer, version = v.version, "pool view received");
+                    // A member that starts or stops draining says so at once in its view.
+                    if let Some(me) = v.members.iter().find(|m| m.id == peer) {
+                        membership.peer_draining(&peer, me.state == MemberState::Draining);
+                    }
                 }
                 Ok(frame @ (Frame::RoomRequest { .. }
                 | Frame::RoomReply { .. }

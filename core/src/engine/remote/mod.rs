@@ -15,7 +15,7 @@ mod outbox;
 mod tracked;
 pub(crate) mod wire;
 
-use super::commands::{RoomCommand, RoomError};
+use super::commands::{ClientId, RoomCommand, RoomError};
 use super::events::{DeliveryFlags, RoomEvent, RoomEventKind};
 use super::handle::{Engine, Inner};
 use crate::pool::Frame;
@@ -146,6 +146,41 @@ impl Engine {
         }
         Some(())
     }
+}
+
+/// How long a re-join waits for the new home's answer before it is retried in the background.
+const REJOIN_WAIT: Duration = Duration::from_secs(5);
+/// Re-joins refused because the new home's view lags are retried this often, this many times.
+const REJOIN_RETRY: Duration = Duration::from_millis(300);
+const REJOIN_ATTEMPTS: usize = 20;
+
+/// Puts a session back in a moved room whose new home refused it at first, then catches the
+/// room up; gives up when the session left meanwhile or after [`REJOIN_ATTEMPTS`].
+async fn rejoin_later(engine: Engine, room: Arc<str>, client: ClientId, t: tracked::Tracked) {
+    for _ in 0..REJOIN_ATTEMPTS {
+        tokio::time::sleep(REJOIN_RETRY).await;
+        let Some(remote) = engine.inner.pool.get().cloned() else {
+            return;
+        };
+        if !remote.rooms.has(&room, client) {
+            return;
+        }
+        let (cmd, rx) = t.clone().rejoin_command(client);
+        engine.send(&room, cmd).await;
+        match tokio::time::timeout(REJOIN_WAIT, rx).await {
+            Ok(Ok(Ok(()))) => {
+                remote.deliver_missed(&engine, &room).await;
+                return;
+            }
+            Ok(Ok(Err(RoomError::ServiceUnavailable))) | Err(_) => continue,
+            Ok(Ok(Err(e))) => {
+                tracing::info!(room = %room, client, error = %e, "session not taken back by the room's new home");
+                return;
+            }
+            Ok(Err(_)) => return,
+        }
+    }
+    tracing::warn!(room = %room, client, "gave up putting a session back in its moved room");
 }
 
 /// Re-homes after view changes and times out lost replies, while the engine lives.
@@ -425,9 +460,24 @@ impl Remote {
             if local {
                 self.deliver_missed(engine, &moved.name).await;
             }
+            let mut answers = Vec::with_capacity(moved.clients.len());
             for (client, t) in moved.clients {
-                if let Some(cmd) = t.rejoin_command(client) {
-                    engine.send(&moved.name, cmd).await;
+                let (cmd, rx) = t.clone().rejoin_command(client);
+                engine.send(&moved.name, cmd).await;
+                answers.push((client, t, rx));
+            }
+            for (client, t, rx) in answers {
+                let answer = tokio::time::timeout(REJOIN_WAIT, rx).await;
+                match answer {
+                    Ok(Ok(Ok(()))) => {}
+                    // The new home does not see the change yet: views agree within a heartbeat.
+                    Ok(Ok(Err(RoomError::ServiceUnavailable))) | Err(_) => {
+                        tokio::spawn(rejoin_later(engine.clone(), moved.name.clone(), client, t));
+                    }
+                    Ok(Ok(Err(e))) => {
+                        tracing::info!(room = %moved.name, client, error = %e, "session not taken back by the room's new home");
+                    }
+                    Ok(Err(_)) => {}
                 }
             }
             if !local {

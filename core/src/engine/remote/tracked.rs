@@ -59,8 +59,14 @@ impl Tracked {
     }
 
     /// The command that puts this session back in the room at its new home: the same join
-    /// without history (the session has it), or the same watch. Answers are only logged.
-    pub(super) fn rejoin_command(self, client: ClientId) -> Option<RoomCommand> {
+    /// without history (the session has it), or the same watch; and what it answers.
+    pub(super) fn rejoin_command(
+        self,
+        client: ClientId,
+    ) -> (
+        RoomCommand,
+        tokio::sync::oneshot::Receiver<Result<(), RoomError>>,
+    ) {
         let (reply, rx) = tokio::sync::oneshot::channel::<Result<(), RoomError>>();
         let cmd = match self.what {
             What::Join(j) => RoomCommand::Join {
@@ -85,26 +91,25 @@ impl Tracked {
                 reply,
             },
             What::Watch(user) => {
-                let (wreply, wrx) = tokio::sync::oneshot::channel();
+                let (wreply, wrx) = tokio::sync::oneshot::channel::<
+                    Result<crate::engine::commands::RoomSnapshot, RoomError>,
+                >();
                 tokio::spawn(async move {
-                    if let Ok(Err(e)) = wrx.await {
-                        tracing::info!(client, error = %e, "watch not renewed at the new home");
-                    }
+                    let result = match wrx.await {
+                        Ok(r) => r.map(|_| ()),
+                        Err(_) => Err(RoomError::Internal),
+                    };
+                    let _ = reply.send(result);
                 });
-                return Some(RoomCommand::Watch {
+                RoomCommand::Watch {
                     watcher: client,
                     user,
                     sink: self.sink,
                     reply: wreply,
-                });
+                }
             }
         };
-        tokio::spawn(async move {
-            if let Ok(Err(e)) = rx.await {
-                tracing::info!(client, error = %e, "session not taken back by the room's new home");
-            }
-        });
-        Some(cmd)
+        (cmd, rx)
     }
 }
 
@@ -231,6 +236,13 @@ impl Rooms {
                 .remove_if(&*event.room, |_, r| r.clients.is_empty());
         }
         gone
+    }
+
+    /// Whether `client` is still tracked in `room` (it has not left meanwhile).
+    pub(super) fn has(&self, room: &str, client: ClientId) -> bool {
+        self.map
+            .get(room)
+            .is_some_and(|r| r.clients.contains_key(&client))
     }
 
     /// The rooms with sessions here whose home is `node`.
