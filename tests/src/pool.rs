@@ -23,6 +23,10 @@ pub struct NodeSpec {
     pub address: String,
     /// `active` or `standby`.
     pub role: &'static str,
+    /// Its `xmpp` address in the members list (`127.0.0.x:port`, where its STARTTLS c2s
+    /// listener binds: see [`PoolSpec::with_xmpp_addresses`]); `None` (the default): no `xmpp`
+    /// key, and the node's c2s listener binds port 0.
+    pub xmpp: Option<String>,
 }
 
 /// A pool topology.
@@ -48,6 +52,7 @@ impl PoolSpec {
                 id: id.to_string(),
                 address: format!("{ip}:{port}"),
                 role,
+                xmpp: None,
             });
         }
         Ok(PoolSpec {
@@ -58,6 +63,36 @@ impl PoolSpec {
             heartbeat_ms: 250,
             dead_after_ms: 2000,
         })
+    }
+
+    /// This topology with an `xmpp` address for every member: a STARTTLS c2s port reserved
+    /// on the member's own loopback ip ([`free_port`]). Each member line of the `[pool]` table
+    /// then names it (`xmpp = "127.0.0.x:port"`, where a draining node sends its XMPP clients
+    /// with `see-other-host`), and [`start_node_with`] / [`start_shared_pg_pool`] bind that
+    /// node's c2s listener there (`[xmpp] c2s`).
+    pub fn with_xmpp_addresses(mut self) -> Result<PoolSpec> {
+        for m in &mut self.members {
+            let addr: std::net::SocketAddr = m
+                .address
+                .parse()
+                .with_context(|| format!("the address of {} in the spec", m.id))?;
+            let ip = addr.ip().to_string();
+            let port = free_port(&ip)?;
+            m.xmpp = Some(format!("{ip}:{port}"));
+        }
+        Ok(self)
+    }
+
+    /// The `xmpp` address of member `id` (see [`PoolSpec::with_xmpp_addresses`]); an error when
+    /// it has none.
+    pub fn xmpp_addr(&self, id: &str) -> Result<std::net::SocketAddr> {
+        let m = self.node(id)?;
+        let x = m
+            .xmpp
+            .as_deref()
+            .ok_or_else(|| anyhow!("member {id} has no xmpp address in the spec"))?;
+        x.parse()
+            .with_context(|| format!("the xmpp address {x} of {id} in the spec"))
     }
 
     /// The member `id`.
@@ -82,8 +117,13 @@ impl PoolSpec {
             quoted(&tls.key),
         );
         for m in &self.members {
+            let xmpp = m
+                .xmpp
+                .as_ref()
+                .map(|x| format!(", xmpp = \"{x}\""))
+                .unwrap_or_default();
             t.push_str(&format!(
-                "  {{ id = \"{}\", address = \"{}\", role = \"{}\" }},\n",
+                "  {{ id = \"{}\", address = \"{}\", role = \"{}\"{xmpp} }},\n",
                 m.id, m.address, m.role
             ));
         }
@@ -152,7 +192,9 @@ pub async fn start_node(
 }
 
 /// [`start_node`] with a store and server options of the caller's choosing (the `[pool]`
-/// table is appended to `opts.extra_toml`).
+/// table is appended to `opts.extra_toml`). When member `id` has an `xmpp` address in `spec`
+/// ([`PoolSpec::with_xmpp_addresses`]) and `opts.c2s_port` is unset, its STARTTLS c2s listener
+/// binds that port (and the node must announce it).
 pub async fn start_node_with(
     spec: &PoolSpec,
     id: &str,
@@ -163,6 +205,14 @@ pub async fn start_node_with(
 ) -> Result<TestServer> {
     opts.extra_toml.push('\n');
     opts.extra_toml.push_str(&spec.toml(id, pool_id, tls)?);
+    let xmpp = match spec.node(id)?.xmpp {
+        Some(_) if opts.c2s_port.is_none() => {
+            let addr = spec.xmpp_addr(id)?;
+            opts.c2s_port = Some(addr.port());
+            Some(addr)
+        }
+        _ => None,
+    };
     let server = TestServer::start_with(store, opts).await?;
     let want = format!("palaver: listening pool {}", spec.node(id)?.address);
     if !server.stdout_lines().iter().any(|l| l.starts_with(&want)) {
@@ -170,6 +220,16 @@ pub async fn start_node_with(
             "node {id} did not print `{want}`:\n{}",
             server.diagnostics()
         );
+    }
+    if let Some(addr) = xmpp {
+        if server.starttls_addr() != addr {
+            bail!(
+                "node {id} should listen for XMPP (STARTTLS) on {addr}, its xmpp address in the \
+                 pool, but announced {}\n{}",
+                server.starttls_addr(),
+                server.diagnostics()
+            );
+        }
     }
     Ok(server)
 }
@@ -248,8 +308,9 @@ pub struct SharedPool {
 /// Starts members `ids` of `spec` (pool id `spec.pool_id`, certificates from `ca`) on one new
 /// PostgreSQL schema (`$PALAVER_TEST_PG`, else `$DATABASE_URL`; an error when neither is
 /// set). Node `nX` at `127.0.0.x:port` in `spec` gets its XMPP (STARTTLS, direct TLS) and SIP
-/// (UDP, TCP, TLS) listeners on `127.0.0.x` too, ports chosen by the OS; clients of a node trust
-/// that node's dev CA ([`TestServer::ca_path`]; each node has its own data directory).
+/// (UDP, TCP, TLS) listeners on `127.0.0.x` too, ports chosen by the OS (the STARTTLS one on the
+/// member's `xmpp` address when the spec has one: [`PoolSpec::with_xmpp_addresses`]); clients of
+/// a node trust that node's dev CA ([`TestServer::ca_path`]; each node has its own data directory).
 ///
 /// The first node creates and migrates the schema and adds the default category and lobby
 /// before the next one starts: the nodes start one after the other, each waited for until

@@ -62,6 +62,9 @@ pub struct ServerOptions {
     /// by the nodes of a pool, see [`SharedPgSchema`]). The caller owns that store: the server
     /// drops nothing at the end.
     pub store_url: Option<String>,
+    /// The port of the STARTTLS c2s listener (on `bind_ip`); `None`: 0 (the OS picks). Pool
+    /// tests reserve it up front so the `[pool]` members list can name it (`xmpp = …`).
+    pub c2s_port: Option<u16>,
 }
 
 /// A PostgreSQL schema created for one test server.
@@ -226,6 +229,7 @@ impl TestServer {
             }
         };
         let ip = opts.bind_ip.as_deref().unwrap_or("127.0.0.1");
+        let c2s_port = opts.c2s_port.unwrap_or(0);
         let config_path = dir.path().join("palaver.toml");
         let mut config = format!(
             "domain = \"localhost\"\n\
@@ -235,7 +239,7 @@ impl TestServer {
              url = {url}\n\
              \n\
              [xmpp]\n\
-             c2s = [\"{ip}:0\"]\n\
+             c2s = [\"{ip}:{c2s_port}\"]\n\
              c2s_direct_tls = [\"{ip}:0\"]\n\
              {extra}\n\
              \n\
