@@ -305,6 +305,20 @@ pub struct RoomInfo {
 }
 
 impl RoomCommand {
+    /// The session acting as an occupant in this command (posts, private messages, subject,
+    /// nick and role changes, invitations), if any. Joins and leaves are not counted.
+    pub fn acting_client(&self) -> Option<ClientId> {
+        match self {
+            RoomCommand::Post { client, .. }
+            | RoomCommand::Private { client, .. }
+            | RoomCommand::SetSubject { client, .. }
+            | RoomCommand::ChangeNick { client, .. }
+            | RoomCommand::SetRole { client, .. }
+            | RoomCommand::Invite { client, .. } => Some(*client),
+            _ => None,
+        }
+    }
+
     /// Answers the command's reply channel (if any) with `err`.
     pub fn fail(self, err: RoomError) {
         match self {

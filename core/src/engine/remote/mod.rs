@@ -138,6 +138,13 @@ impl Engine {
     pub(super) async fn pool_send(&self, name: &str, cmd: RoomCommand) -> Option<()> {
         let remote = self.inner.pool.get()?.clone();
         let route = remote.router.route(name);
+        if let Some(client) = cmd.acting_client() {
+            if remote.rooms.must_wait(name, client, &route) {
+                // Its room is moving: the new home would not know it yet.
+                cmd.fail(RoomError::ServiceUnavailable);
+                return Some(());
+            }
+        }
         let cmd = tracked::note(&remote, name, &route, cmd);
         match route {
             Route::Local => self.send_local(name, cmd).await,
@@ -169,18 +176,23 @@ async fn rejoin_later(engine: Engine, room: Arc<str>, client: ClientId, t: track
         engine.send(&room, cmd).await;
         match tokio::time::timeout(REJOIN_WAIT, rx).await {
             Ok(Ok(Ok(()))) => {
+                remote.rooms.set_moving(&room, client, false);
                 remote.deliver_missed(&engine, &room).await;
                 return;
             }
             Ok(Ok(Err(RoomError::ServiceUnavailable))) | Err(_) => continue,
             Ok(Ok(Err(e))) => {
                 tracing::info!(room = %room, client, error = %e, "session not taken back by the room's new home");
+                remote.rooms.forget(&room, client);
                 return;
             }
             Ok(Err(_)) => return,
         }
     }
     tracing::warn!(room = %room, client, "gave up putting a session back in its moved room");
+    if let Some(remote) = engine.inner.pool.get() {
+        remote.rooms.forget(&room, client);
+    }
 }
 
 /// Re-homes after view changes and times out lost replies, while the engine lives.
@@ -469,13 +481,14 @@ impl Remote {
             for (client, t, rx) in answers {
                 let answer = tokio::time::timeout(REJOIN_WAIT, rx).await;
                 match answer {
-                    Ok(Ok(Ok(()))) => {}
+                    Ok(Ok(Ok(()))) => self.rooms.set_moving(&moved.name, client, false),
                     // The new home does not see the change yet: views agree within a heartbeat.
                     Ok(Ok(Err(RoomError::ServiceUnavailable))) | Err(_) => {
                         tokio::spawn(rejoin_later(engine.clone(), moved.name.clone(), client, t));
                     }
                     Ok(Ok(Err(e))) => {
                         tracing::info!(room = %moved.name, client, error = %e, "session not taken back by the room's new home");
+                        self.rooms.forget(&moved.name, client);
                     }
                     Ok(Err(_)) => {}
                 }

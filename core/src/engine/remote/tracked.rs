@@ -48,6 +48,12 @@ pub(super) struct Tracked {
     what: What,
     /// The session's own sink (never the tracking wrapper).
     sink: Arc<dyn EventSink>,
+    /// The newest message seq this session got from a remote home (live, history or caught
+    /// up from the store): it never gets one seq twice, nor an older one live.
+    last_seq: Option<i64>,
+    /// Its room moved and the new home has not taken it back yet: its commands are refused
+    /// as temporarily unavailable instead of reaching a room that does not know it.
+    moving: bool,
 }
 
 impl Tracked {
@@ -119,9 +125,8 @@ struct LocalRoom {
     clients: HashMap<ClientId, Tracked>,
     /// Occupants last announced by a remote home, by nick.
     mirror: HashMap<String, OccupantPresence>,
-    /// The room's store id and the seq of the newest live message from a remote home: live
-    /// messages are delivered in seq order, once (a message fetched from the store after a
-    /// lost link or a move is not delivered again when it also arrives live).
+    /// The room's store id and the seq of the newest message delivered here from a remote
+    /// home (each session keeps its own mark, see `Tracked::last_seq`).
     seen: Option<(crate::model::RoomId, i64)>,
 }
 
@@ -142,18 +147,35 @@ pub(super) struct Rooms {
 
 impl Rooms {
     /// Starts (or renews) tracking a session; true when it was not tracked before.
-    fn track(&self, room: &str, client: ClientId, t: Tracked, home: Home) -> bool {
+    /// The home of a room already tracked changes only with [`Rooms::moved`], which moves
+    /// every session in it; a renewed session keeps its message mark and moving state.
+    fn track(&self, room: &str, client: ClientId, mut t: Tracked, home: Home) -> bool {
         let mut entry = self
             .map
             .entry(Arc::from(room))
             .or_insert_with(|| LocalRoom {
-                home: home.clone(),
+                home,
                 clients: HashMap::new(),
                 mirror: HashMap::new(),
                 seen: None,
             });
-        entry.home = home;
-        entry.clients.insert(client, t).is_none()
+        match entry.clients.get(&client) {
+            Some(old) => {
+                t.last_seq = old.last_seq;
+                t.moving = old.moving;
+                entry.clients.insert(client, t);
+                false
+            }
+            None => {
+                entry.clients.insert(client, t);
+                true
+            }
+        }
+    }
+
+    /// Stops tracking a session the room's new home would not take back.
+    pub(super) fn forget(&self, room: &str, client: ClientId) {
+        self.untrack(room, client);
     }
 
     fn untrack(&self, room: &str, client: ClientId) {
@@ -196,24 +218,29 @@ impl Rooms {
                     room.mirror.remove(&p.nick);
                 }
             },
-            RoomEventKind::Message {
-                message,
-                history: false,
-            } => {
-                if room.seen.is_some_and(|(_, seq)| message.seq <= seq) {
-                    // Already delivered from the store after a lost link or a move.
-                    return Vec::new();
-                }
-                room.seen = Some((message.room_id, message.seq));
+            RoomEventKind::Message { message, .. } => {
+                let newest = room.seen.map_or(message.seq, |(_, s)| s.max(message.seq));
+                room.seen = Some((message.room_id, newest));
             }
             _ => {}
         }
+        let seq = match &event.kind {
+            RoomEventKind::Message { message, .. } => Some(message.seq),
+            _ => None,
+        };
         for &(client, bits) in recipients {
             let f = flags(bits);
             let Some(t) = room.clients.get_mut(&client) else {
                 gone.push(client);
                 continue;
             };
+            if let Some(seq) = seq {
+                if t.last_seq.is_some_and(|last| seq <= last) {
+                    // Already delivered from the store after a lost link or a move.
+                    continue;
+                }
+                t.last_seq = Some(seq);
+            }
             let failed = t.sink.deliver(event, f).is_err();
             if let (RoomEventKind::Presence(p), What::Join(j)) = (&event.kind, &mut t.what) {
                 if f.is_self && p.codes.has(StatusCodes::NICK_CHANGED) {
@@ -278,6 +305,9 @@ impl Rooms {
             };
             room.mirror.clear();
             room.home = home;
+            for t in room.clients.values_mut() {
+                t.moving = true;
+            }
             let clients = room.clients.iter().map(|(c, t)| (*c, t.clone())).collect();
             out.push(Moved {
                 name: name.clone(),
@@ -291,9 +321,35 @@ impl Rooms {
 
 impl Rooms {
     /// Where the store can tell what a room's sessions here may have missed: the room's id
-    /// and the last seq they got live (`None`: nothing seen yet).
+    /// and the oldest of their last seqs (`None`: no message seen here yet).
     pub(super) fn seen(&self, room: &str) -> Option<(crate::model::RoomId, i64)> {
-        self.map.get(room).and_then(|r| r.seen)
+        let r = self.map.get(room)?;
+        let (id, newest) = r.seen?;
+        let oldest = r
+            .clients
+            .values()
+            .filter(|t| matches!(t.what, What::Join(_)))
+            .map(|t| t.last_seq.unwrap_or(newest))
+            .min()
+            .unwrap_or(newest);
+        Some((id, oldest))
+    }
+
+    /// Marks the sessions of `room` moving (their room's home changed) or back in.
+    pub(super) fn set_moving(&self, room: &str, client: ClientId, moving: bool) {
+        if let Some(mut r) = self.map.get_mut(room) {
+            if let Some(t) = r.clients.get_mut(&client) {
+                t.moving = moving;
+            }
+        }
+    }
+
+    /// Whether `client`'s commands for `room` must wait: its room is moving (the view changed
+    /// and this node has not put it back in at the new home yet).
+    pub(super) fn must_wait(&self, room: &str, client: ClientId, route: &Route) -> bool {
+        self.map.get(room).is_some_and(|r| {
+            r.clients.get(&client).is_some_and(|t| t.moving) || r.home != Home::from(route)
+        })
     }
 
     /// Delivers messages fetched from the store (ascending seq) to the room's sessions here
@@ -304,11 +360,13 @@ impl Rooms {
         messages: Vec<crate::model::StoredMessage>,
     ) -> Option<i64> {
         let mut r = self.map.get_mut(&**room)?;
+        let mut newest = None;
         for m in messages {
-            if r.seen.is_some_and(|(_, seq)| m.seq <= seq) {
-                continue;
+            let seq = m.seq;
+            newest = Some(seq);
+            if r.seen.is_none_or(|(_, s)| s < seq) {
+                r.seen = Some((m.room_id, seq));
             }
-            r.seen = Some((m.room_id, m.seq));
             let event = RoomEvent::new(
                 room.clone(),
                 RoomEventKind::Message {
@@ -316,13 +374,15 @@ impl Rooms {
                     history: false,
                 },
             );
-            for t in r.clients.values() {
-                if matches!(t.what, What::Join(_)) {
+            for t in r.clients.values_mut() {
+                let fresh = t.last_seq.is_none_or(|last| seq > last);
+                if matches!(t.what, What::Join(_)) && fresh {
+                    t.last_seq = Some(seq);
                     let _ = t.sink.deliver(&event, DeliveryFlags::default());
                 }
             }
         }
-        r.seen.map(|(_, seq)| seq)
+        newest
     }
 }
 
@@ -388,6 +448,8 @@ pub(super) fn note(
             let t = Tracked {
                 what: What::Join(Box::new(join)),
                 sink: original.clone(),
+                last_seq: None,
+                moving: false,
             };
             let fresh = rooms.track(room, client, t, Home::from(route));
             if *route == Route::Local {
@@ -421,6 +483,8 @@ pub(super) fn note(
             let t = Tracked {
                 what: What::Watch(user.clone()),
                 sink: sink.clone(),
+                last_seq: None,
+                moving: false,
             };
             rooms.track(room, watcher, t, Home::from(route));
             RoomCommand::Watch {
