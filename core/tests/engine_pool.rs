@@ -29,6 +29,9 @@ struct Net {
     links: Mutex<HashMap<&'static str, u64>>,
     /// Room events towards this node are lost (a broken link).
     drop_events_to: Mutex<Option<&'static str>>,
+    /// Every room event frame with several recipients goes out as one frame per recipient (as
+    /// the home's per-node queue may cut one event's deliveries over several frames).
+    split_events: std::sync::atomic::AtomicBool,
     inboxes: Mutex<HashMap<&'static str, mpsc::UnboundedSender<(&'static str, Frame)>>>,
 }
 
@@ -65,6 +68,25 @@ impl PoolRouter for Router {
         let dropped = *self.net.drop_events_to.lock().expect("lock");
         if dropped == Some(node) && matches!(frame, Frame::RoomEvent { .. }) {
             return true;
+        }
+        if self
+            .net
+            .split_events
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            if let Frame::RoomEvent { recipients, body } = &frame {
+                if recipients.len() > 1 {
+                    return recipients.iter().all(|r| {
+                        self.send(
+                            node,
+                            Frame::RoomEvent {
+                                recipients: vec![*r],
+                                body: body.clone(),
+                            },
+                        )
+                    });
+                }
+            }
         }
         // Through the real codec, as on the wire.
         let bytes = encode(&frame, DEFAULT_MAX_FRAME).expect("encodes");
@@ -122,6 +144,7 @@ impl Pool {
             incarnations: Mutex::new(HashMap::new()),
             links: Mutex::new(HashMap::new()),
             drop_events_to: Mutex::new(None),
+            split_events: std::sync::atomic::AtomicBool::new(false),
             inboxes: Mutex::new(HashMap::new()),
         });
         let mut engines = HashMap::new();
@@ -544,4 +567,34 @@ async fn after_a_lost_link_the_messages_sent_meanwhile_arrive_once() {
     assert_eq!(bodies(&all), ["gap", "next"]);
     // alice stayed in the room all along: nobody left, nobody re-joined.
     assert!(!left(&all, "bob") && !left(&all, "alice"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_in_several_frames_reaches_every_recipient_once() {
+    let pool = Pool::start(&NODES).await;
+    pool.net
+        .split_events
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let room = pool.room_homed_on("n2", "split");
+    let alice = client_of("n1", 1, "alice@localhost");
+    let dave = client_of("n1", 2, "dave@localhost");
+    let bob = client_of("n2", 1, "bob@localhost");
+    for (node, c, nick) in [
+        ("n1", &alice, "alice"),
+        ("n1", &dave, "dave"),
+        ("n2", &bob, "bob"),
+    ] {
+        join(pool.e(node), &room, c, nick, true)
+            .await
+            .expect("join");
+    }
+    for i in 0..5 {
+        post(pool.e("n2"), &room, &bob, &format!("m{i}"))
+            .await
+            .expect("post");
+    }
+    for c in [&alice, &dave] {
+        let ev = collect_until(c, "five messages", |ev| bodies(ev).len() >= 5).await;
+        assert_eq!(bodies(&ev), ["m0", "m1", "m2", "m3", "m4"]);
+    }
 }
