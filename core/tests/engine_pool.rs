@@ -198,6 +198,23 @@ fn client_of(node: &str, n: u64, user: &str) -> Client {
     client(id, user)
 }
 
+/// Joins each `(node, client, nick)` to `room` through its node.
+async fn join_all(pool: &Pool, room: &str, who: &[(&str, &Client, &str)]) {
+    for (node, c, nick) in who {
+        join(pool.e(node), room, c, nick, true).await.expect("join");
+    }
+}
+
+/// A room homed on `home` with alice (n1) and bob (n2) in it, once alice sees bob.
+async fn alice_sees_bob(pool: &Pool, home: &str, tag: &str) -> (String, Client, Client) {
+    let room = pool.room_homed_on(home, tag);
+    let alice = client_of("n1", 1, "alice@localhost");
+    let bob = client_of("n2", 1, "bob@localhost");
+    join_all(pool, &room, &[("n1", &alice, "alice"), ("n2", &bob, "bob")]).await;
+    collect_until(&alice, "bob", |ev| present(ev, "bob")).await;
+    (room, alice, bob)
+}
+
 /// Waits (bounded) until `sink` has collected events that satisfy `done`; returns them all.
 async fn collect_until(
     c: &Client,
@@ -321,20 +338,22 @@ async fn when_the_home_dies_the_room_moves_and_its_sessions_leave() {
     let alice = client_of("n1", 1, "alice@localhost");
     let bob = client_of("n2", 1, "bob@localhost");
     let carol = client_of("n3", 1, "carol@localhost");
-    for (node, c, nick) in [
-        ("n1", &alice, "alice"),
-        ("n2", &bob, "bob"),
-        ("n3", &carol, "carol"),
-    ] {
-        join(pool.e(node), &room, c, nick, true)
-            .await
-            .expect("join");
-    }
+    join_all(
+        &pool,
+        &room,
+        &[
+            ("n1", &alice, "alice"),
+            ("n2", &bob, "bob"),
+            ("n3", &carol, "carol"),
+        ],
+    )
+    .await;
     post(pool.e("n1"), &room, &alice, "before")
         .await
         .expect("posted");
     collect_until(&carol, "the first message", |ev| bodies(ev).len() == 1).await;
-    alice.sink.take();
+    // alice's own copy too, so what follows is only what the move brings.
+    collect_until(&alice, "her own message", |ev| !bodies(ev).is_empty()).await;
 
     pool.set_live(&["n1", "n3"]);
     // alice sees bob (on the dead node) go; carol goes and comes back at the new home.
@@ -363,16 +382,7 @@ async fn when_the_home_dies_the_room_moves_and_its_sessions_leave() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_nodes_sessions_leave_rooms_homed_elsewhere() {
     let pool = Pool::start(&NODES).await;
-    let room = pool.room_homed_on("n1", "stays");
-    let alice = client_of("n1", 1, "alice@localhost");
-    let bob = client_of("n2", 1, "bob@localhost");
-    join(pool.e("n1"), &room, &alice, "alice", true)
-        .await
-        .expect("join");
-    join(pool.e("n2"), &room, &bob, "bob", true)
-        .await
-        .expect("join");
-    collect_until(&alice, "bob", |ev| present(ev, "bob")).await;
+    let (room, alice, _bob) = alice_sees_bob(&pool, "n1", "stays").await;
     pool.set_live(&["n1", "n3"]);
     collect_until(&alice, "bob leaving with his node", |ev| left(ev, "bob")).await;
     let info = pool.e("n1").room_info(&room).await.expect("info");
@@ -382,16 +392,7 @@ async fn a_dead_nodes_sessions_leave_rooms_homed_elsewhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_nodes_old_sessions_leave() {
     let pool = Pool::start(&NODES).await;
-    let room = pool.room_homed_on("n1", "restart");
-    let alice = client_of("n1", 1, "alice@localhost");
-    let bob = client_of("n2", 1, "bob@localhost");
-    join(pool.e("n1"), &room, &alice, "alice", true)
-        .await
-        .expect("join");
-    join(pool.e("n2"), &room, &bob, "bob", true)
-        .await
-        .expect("join");
-    collect_until(&alice, "bob", |ev| present(ev, "bob")).await;
+    let (room, alice, _bob) = alice_sees_bob(&pool, "n1", "restart").await;
     // n2 came back so fast it was never seen down: only its incarnation tells.
     pool.net.incarnations.lock().expect("lock").insert("n2", 2);
     pool.e("n1").pool_view_changed();
@@ -406,12 +407,12 @@ async fn a_joining_node_takes_over_its_rooms() {
     let room = pool.room_homed_on("n2", "moves");
     let alice = client_of("n1", 1, "alice@localhost");
     let carol = client_of("n3", 1, "carol@localhost");
-    join(pool.e("n1"), &room, &alice, "alice", true)
-        .await
-        .expect("join");
-    join(pool.e("n3"), &room, &carol, "carol", true)
-        .await
-        .expect("join");
+    join_all(
+        &pool,
+        &room,
+        &[("n1", &alice, "alice"), ("n3", &carol, "carol")],
+    )
+    .await;
     post(pool.e("n1"), &room, &alice, "one")
         .await
         .expect("post");
@@ -481,6 +482,52 @@ async fn a_home_that_finds_its_seq_taken_fails_loudly_then_resyncs() {
     assert_eq!(seqs, [1, 2, 3]);
 }
 
+/// `alice` (on n1) gets a first message from `poster`, then misses `lost`: the events towards
+/// n1 are dropped while `poster` posts them (each acknowledged: committed by the home).
+async fn alice_misses(
+    pool: &Pool,
+    room: &str,
+    alice: &Client,
+    (node, poster): (&str, &Client),
+    lost: &[&str],
+) {
+    post(pool.e(node), room, poster, "seen")
+        .await
+        .expect("post");
+    collect_until(alice, "the first message", |ev| bodies(ev).len() == 1).await;
+    *pool.net.drop_events_to.lock().expect("lock") = Some("n1");
+    for body in lost {
+        post(pool.e(node), room, poster, body)
+            .await
+            .expect("acknowledged");
+    }
+    *pool.net.drop_events_to.lock().expect("lock") = None;
+}
+
+/// Waits until `alice` got `last_lost`, then has `poster` post `next` and waits for it too;
+/// returns everything `alice` got meanwhile.
+async fn then_one_more(
+    pool: &Pool,
+    room: &str,
+    alice: &Client,
+    (node, poster): (&str, &Client),
+    last_lost: &str,
+    next: &str,
+) -> Vec<(Arc<RoomEvent>, DeliveryFlags)> {
+    let mut all = collect_until(alice, "the missed messages", |ev| {
+        bodies(ev).iter().any(|b| b == last_lost)
+    })
+    .await;
+    post(pool.e(node), room, poster, next).await.expect("post");
+    all.extend(
+        collect_until(alice, "the next message", |ev| {
+            bodies(ev).iter().any(|b| b == next)
+        })
+        .await,
+    );
+    all
+}
+
 fn count_body(events: &[(Arc<RoomEvent>, DeliveryFlags)], body: &str) -> usize {
     bodies(events).iter().filter(|b| *b == body).count()
 }
@@ -491,38 +538,15 @@ async fn messages_the_dead_home_committed_but_never_sent_arrive_once_after_the_m
     let room = pool.room_homed_on("n2", "catchup");
     let alice = client_of("n1", 1, "alice@localhost");
     let carol = client_of("n3", 1, "carol@localhost");
-    join(pool.e("n1"), &room, &alice, "alice", true)
-        .await
-        .expect("join");
-    join(pool.e("n3"), &room, &carol, "carol", true)
-        .await
-        .expect("join");
-    post(pool.e("n3"), &room, &carol, "seen")
-        .await
-        .expect("post");
-    collect_until(&alice, "the first message", |ev| bodies(ev).len() == 1).await;
-    // The link towards n1 loses events: alice misses what carol posts now.
-    *pool.net.drop_events_to.lock().expect("lock") = Some("n1");
-    post(pool.e("n3"), &room, &carol, "lost 1")
-        .await
-        .expect("acknowledged");
-    post(pool.e("n3"), &room, &carol, "lost 2")
-        .await
-        .expect("acknowledged");
-    *pool.net.drop_events_to.lock().expect("lock") = None;
+    join_all(
+        &pool,
+        &room,
+        &[("n1", &alice, "alice"), ("n3", &carol, "carol")],
+    )
+    .await;
+    alice_misses(&pool, &room, &alice, ("n3", &carol), &["lost 1", "lost 2"]).await;
     pool.set_live(&["n1", "n3"]);
-    let ev = collect_until(&alice, "the missed messages", |ev| {
-        bodies(ev).contains(&"lost 2".to_string())
-    })
-    .await;
-    post(pool.e("n3"), &room, &carol, "after")
-        .await
-        .expect("post");
-    let rest = collect_until(&alice, "the next message", |ev| {
-        bodies(ev).contains(&"after".to_string())
-    })
-    .await;
-    let all: Vec<_> = ev.into_iter().chain(rest).collect();
+    let all = then_one_more(&pool, &room, &alice, ("n3", &carol), "lost 2", "after").await;
     for body in ["lost 1", "lost 2", "after"] {
         assert_eq!(
             count_body(&all, body),
@@ -536,34 +560,11 @@ async fn messages_the_dead_home_committed_but_never_sent_arrive_once_after_the_m
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_lost_link_the_messages_sent_meanwhile_arrive_once() {
     let pool = Pool::start(&NODES).await;
-    let room = pool.room_homed_on("n2", "relink");
-    let alice = client_of("n1", 1, "alice@localhost");
-    let bob = client_of("n2", 1, "bob@localhost");
-    join(pool.e("n1"), &room, &alice, "alice", true)
-        .await
-        .expect("join");
-    join(pool.e("n2"), &room, &bob, "bob", true)
-        .await
-        .expect("join");
-    post(pool.e("n2"), &room, &bob, "before")
-        .await
-        .expect("post");
-    collect_until(&alice, "before", |ev| bodies(ev).len() == 1).await;
-    *pool.net.drop_events_to.lock().expect("lock") = Some("n1");
-    post(pool.e("n2"), &room, &bob, "gap").await.expect("post");
-    *pool.net.drop_events_to.lock().expect("lock") = None;
+    let (room, alice, bob) = alice_sees_bob(&pool, "n2", "relink").await;
+    alice_misses(&pool, &room, &alice, ("n2", &bob), &["gap"]).await;
     pool.net.links.lock().expect("lock").insert("n2", 2);
     pool.e("n1").pool_view_changed();
-    let ev = collect_until(&alice, "the message sent while the link was down", |ev| {
-        bodies(ev).contains(&"gap".to_string())
-    })
-    .await;
-    post(pool.e("n2"), &room, &bob, "next").await.expect("post");
-    let rest = collect_until(&alice, "next", |ev| {
-        bodies(ev).contains(&"next".to_string())
-    })
-    .await;
-    let all: Vec<_> = ev.into_iter().chain(rest).collect();
+    let all = then_one_more(&pool, &room, &alice, ("n2", &bob), "gap", "next").await;
     assert_eq!(bodies(&all), ["gap", "next"]);
     // alice stayed in the room all along: nobody left, nobody re-joined.
     assert!(!left(&all, "bob") && !left(&all, "alice"));
@@ -579,15 +580,16 @@ async fn one_event_in_several_frames_reaches_every_recipient_once() {
     let alice = client_of("n1", 1, "alice@localhost");
     let dave = client_of("n1", 2, "dave@localhost");
     let bob = client_of("n2", 1, "bob@localhost");
-    for (node, c, nick) in [
-        ("n1", &alice, "alice"),
-        ("n1", &dave, "dave"),
-        ("n2", &bob, "bob"),
-    ] {
-        join(pool.e(node), &room, c, nick, true)
-            .await
-            .expect("join");
-    }
+    join_all(
+        &pool,
+        &room,
+        &[
+            ("n1", &alice, "alice"),
+            ("n1", &dave, "dave"),
+            ("n2", &bob, "bob"),
+        ],
+    )
+    .await;
     for i in 0..5 {
         post(pool.e("n2"), &room, &bob, &format!("m{i}"))
             .await

@@ -42,7 +42,35 @@ pub struct PoolSpec {
     pub dead_after_ms: u64,
 }
 
+/// The ids of [`PoolSpec::three_active`].
+pub const THREE: [&str; 3] = ["n1", "n2", "n3"];
+
 impl PoolSpec {
+    /// Pool `main`: n1, n2 and n3 active on 127.0.0.1, .2 and .3.
+    pub fn three_active() -> Result<PoolSpec> {
+        PoolSpec::new(
+            "main",
+            &[
+                ("n1", "127.0.0.1", "active"),
+                ("n2", "127.0.0.2", "active"),
+                ("n3", "127.0.0.3", "active"),
+            ],
+        )
+    }
+
+    /// [`PoolSpec::three_active`] and n4, a standby on 127.0.0.4.
+    pub fn three_active_and_standby() -> Result<PoolSpec> {
+        PoolSpec::new(
+            "main",
+            &[
+                ("n1", "127.0.0.1", "active"),
+                ("n2", "127.0.0.2", "active"),
+                ("n3", "127.0.0.3", "active"),
+                ("n4", "127.0.0.4", "standby"),
+            ],
+        )
+    }
+
     /// Members `(id, loopback ip, role)` with a free port reserved on each ip.
     pub fn new(pool_id: &str, members: &[(&str, &str, &'static str)]) -> Result<PoolSpec> {
         let mut out = Vec::new();
@@ -378,6 +406,13 @@ impl SharedPool {
             .find(|(n, _)| n == id)
             .map(|(_, s)| s)
             .ok_or_else(|| anyhow!("no node {id} in this pool"))
+    }
+
+    /// An available XMPP session of `user` on node `id`.
+    pub async fn xmpp(&self, id: &str, user: &str) -> Result<crate::RawClient> {
+        crate::xmpp_available(self.node(id)?, user)
+            .await
+            .with_context(|| format!("XMPP login of {user} on {id}"))
     }
 
     /// The node ids, in start order.

@@ -32,9 +32,7 @@ use palaver_dialects::xmpp::ns;
 use palaver_e2e::pool::{self, member, state, PoolCa, PoolSpec, SharedPool};
 use palaver_e2e::raw_client::{Incoming, RawClient, SaslOutcome};
 use palaver_e2e::sip_client::{Method, Response};
-use palaver_e2e::{
-    must, password_of, random_hex, room_jid, xml, SipClient, SipTransport, DOMAIN, STEP_TIMEOUT,
-};
+use palaver_e2e::{must, password_of, random_hex, room_jid, xml, DOMAIN, STEP_TIMEOUT};
 use serde_json::Value;
 use sip_common::{create_room, presence, room_uri, send, send_expect, text_from};
 use std::net::SocketAddr;
@@ -53,17 +51,7 @@ const POSTS: usize = 5;
 /// members list, all seeing each other up, with `users`.
 async fn three_node_pool(users: &[&str]) -> (PoolCa, SharedPool) {
     let ca = must(PoolCa::new());
-    let spec = must(
-        PoolSpec::new(
-            "main",
-            &[
-                ("n1", "127.0.0.1", "active"),
-                ("n2", "127.0.0.2", "active"),
-                ("n3", "127.0.0.3", "active"),
-            ],
-        )
-        .and_then(PoolSpec::with_xmpp_addresses),
-    );
+    let spec = must(PoolSpec::three_active().and_then(PoolSpec::with_xmpp_addresses));
     let pool = must(pool::start_shared_pg_pool(&spec, &ca, &NODES).await);
     must(pool.wait_all_up(CONVERGE).await);
     must(pool.add_users(users).await);
@@ -81,20 +69,6 @@ fn room_homed_on(prefix: &str, node: &str) -> Result<String> {
         .find(|(_, n)| n == node)
         .map(|(r, _)| r)
         .ok_or_else(|| anyhow!("no room homed on {node}"))
-}
-
-/// An available XMPP session of `user` on node `id`.
-async fn xmpp_on(pool: &SharedPool, id: &str, user: &str) -> Result<RawClient> {
-    palaver_e2e::xmpp_available(pool.node(id)?, user)
-        .await
-        .with_context(|| format!("XMPP login of {user} on {id}"))
-}
-
-/// `user` registered over UDP on node `id`.
-async fn sip_on(pool: &SharedPool, id: &str, user: &str) -> Result<SipClient> {
-    sip_common::sip(pool.node(id)?, SipTransport::Udp, user)
-        .await
-        .with_context(|| format!("SIP registration of {user} on {id}"))
 }
 
 /// A stream error as a client saw it.
@@ -283,9 +257,9 @@ async fn drain_moves_rooms_and_clients() {
     let mut problems: Vec<String> = Vec::new();
 
     // alice (n2) creates the room, bob (n1) joins, carol (SIP, n2) joins.
-    let mut alice = must(xmpp_on(&pool, "n2", "alice").await);
-    let mut bob = must(xmpp_on(&pool, "n1", "bob").await);
-    let mut carol = must(sip_on(&pool, "n2", "carol").await);
+    let mut alice = must(pool.xmpp("n2", "alice").await);
+    let mut bob = must(pool.xmpp("n1", "bob").await);
+    let mut carol = must(sip_common::sip_on(&pool, "n2", "carol").await);
     must(create_room(&mut alice, "alice", &room, &[]).await);
     must(
         bob.join(&room, "bob", None)
@@ -469,7 +443,7 @@ async fn drain_moves_rooms_and_clients() {
         problems.push(format!("pool undrain n2 should show n2 up: {undrained:#}"));
     }
     must(wait_state_everywhere(&pool, "n2", "up").await);
-    let mut dave = match xmpp_on(&pool, "n2", "dave").await {
+    let mut dave = match pool.xmpp("n2", "dave").await {
         Ok(c) => c,
         Err(e) => panic!("a new XMPP session on n2 after undrain: {e:#}\n{problems:#?}"),
     };

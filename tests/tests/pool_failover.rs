@@ -482,13 +482,6 @@ async fn run_doomed(mut client: RawClient, bound: Duration) -> (usize, String) {
     (got, "still connected at the end".into())
 }
 
-/// An available XMPP session of `user` on node `id`.
-async fn xmpp_on(pool: &SharedPool, id: &str, user: &str) -> Result<RawClient> {
-    palaver_e2e::xmpp_available(pool.node(id)?, user)
-        .await
-        .with_context(|| format!("XMPP login of {user} on {id}"))
-}
-
 /// A room name predicted to be homed on n2 among n1–n3 and on n4 once n2 is gone.
 fn pick_room() -> Result<String> {
     let prefix = format!("failover-{}", random_hex(6));
@@ -553,15 +546,7 @@ fn ms(d: Duration) -> u128 {
 async fn kill_the_home_during_a_stream_of_5000_messages() {
     let t0 = Instant::now();
     let ca = must(PoolCa::new());
-    let spec = must(PoolSpec::new(
-        "main",
-        &[
-            ("n1", "127.0.0.1", "active"),
-            ("n2", "127.0.0.2", "active"),
-            ("n3", "127.0.0.3", "active"),
-            ("n4", "127.0.0.4", "standby"),
-        ],
-    ));
+    let spec = must(PoolSpec::three_active_and_standby());
     let mut pool = must(pool::start_shared_pg_pool(&spec, &ca, &["n1", "n2", "n3", "n4"]).await);
     must(pool.wait_all_up(CONVERGE).await);
     must(
@@ -582,13 +567,13 @@ async fn kill_the_home_during_a_stream_of_5000_messages() {
     // Everyone joins; s1 creates the room (instant, persistent by default).
     let mut senders = Vec::new();
     for (nick, node) in SENDERS {
-        senders.push((nick, node, must(xmpp_on(&pool, node, nick).await)));
+        senders.push((nick, node, must(pool.xmpp(node, nick).await)));
     }
     let mut observers = Vec::new();
     for (nick, node) in OBSERVERS {
-        observers.push((nick, node, must(xmpp_on(&pool, node, nick).await)));
+        observers.push((nick, node, must(pool.xmpp(node, nick).await)));
     }
-    let mut o2 = must(xmpp_on(&pool, "n2", "o2").await);
+    let mut o2 = must(pool.xmpp("n2", "o2").await);
     must(sip_common::create_room(&mut senders[0].2, "s1", &room, &[]).await);
     for (nick, node, c) in senders.iter_mut().skip(1).chain(observers.iter_mut()) {
         must(
@@ -1059,7 +1044,7 @@ async fn kill_the_home_during_a_stream_of_5000_messages() {
     // o2's user comes back on a survivor and reads the whole archive.
     let read_start = Instant::now();
     let mam = async {
-        let mut c = xmpp_on(&pool, "n1", "o2").await?;
+        let mut c = pool.xmpp("n1", "o2").await?;
         c.join(&room, "o2", None).await?.joined()?;
         let r = c.mam_all(&room, MAM_PAGE).await?;
         c.close().await;

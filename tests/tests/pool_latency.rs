@@ -122,14 +122,7 @@ async fn deliveries_across_three_nodes_arrive_once_and_the_added_latency_is_prin
 
             // Three nodes, users spread over them.
             let ca = PoolCa::new()?;
-            let spec = PoolSpec::new(
-                "main",
-                &[
-                    ("n1", "127.0.0.1", "active"),
-                    ("n2", "127.0.0.2", "active"),
-                    ("n3", "127.0.0.3", "active"),
-                ],
-            )?;
+            let spec = PoolSpec::three_active()?;
             let ids = ["n1", "n2", "n3"];
             let pool = pool::start_shared_pg_pool(&spec, &ca, &ids).await?;
             pool.wait_all_up(std::time::Duration::from_secs(20)).await?;

@@ -25,15 +25,7 @@ fn nothing_forbidden(_: &Value) -> Option<String> {
 #[tokio::test]
 async fn three_active_and_a_standby_detect_kill_and_restart() {
     let ca = must(PoolCa::new());
-    let spec = must(PoolSpec::new(
-        "main",
-        &[
-            ("n1", "127.0.0.1", "active"),
-            ("n2", "127.0.0.2", "active"),
-            ("n3", "127.0.0.3", "active"),
-            ("n4", "127.0.0.4", "standby"),
-        ],
-    ));
+    let spec = must(PoolSpec::three_active_and_standby());
     let ids: &'static [&'static str] = &["n1", "n2", "n3", "n4"];
     let mut nodes: Vec<TestServer> = Vec::new();
     for id in ids {
@@ -127,14 +119,7 @@ async fn three_active_and_a_standby_detect_kill_and_restart() {
 #[tokio::test]
 async fn wrong_pool_and_foreign_ca_never_get_in_and_garbage_does_not_hurt() {
     let ca = must(PoolCa::new());
-    let spec = must(PoolSpec::new(
-        "main",
-        &[
-            ("n1", "127.0.0.1", "active"),
-            ("n2", "127.0.0.2", "active"),
-            ("n3", "127.0.0.3", "active"),
-        ],
-    ));
+    let spec = must(PoolSpec::three_active());
     let n1 = must(pool::start_node(&spec, "n1", "main", &must(ca.node("n1"))).await);
     let n2 = must(pool::start_node(&spec, "n2", "main", &must(ca.node("n2"))).await);
     let pair: &'static [&'static str] = &["n1", "n2"];
@@ -350,14 +335,7 @@ fn hello(pool: &str, node: &str, version: u16) -> Vec<u8> {
 #[ignore = "slow (default timings); a measurement run on demand"]
 async fn detection_time_with_default_timings() {
     let ca = must(PoolCa::new());
-    let mut spec = must(PoolSpec::new(
-        "main",
-        &[
-            ("n1", "127.0.0.1", "active"),
-            ("n2", "127.0.0.2", "active"),
-            ("n3", "127.0.0.3", "active"),
-        ],
-    ));
+    let mut spec = must(PoolSpec::three_active());
     spec.heartbeat_ms = 1000;
     spec.dead_after_ms = 5000;
     let ids: &'static [&'static str] = &["n1", "n2", "n3"];

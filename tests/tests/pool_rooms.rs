@@ -27,7 +27,7 @@ use palaver_dialects::xmpp::element::Element;
 use palaver_e2e::pool::{self, PoolCa, PoolSpec, SharedPool};
 use palaver_e2e::raw_client::{JoinOutcome, RawClient};
 use palaver_e2e::sip_client::Method;
-use palaver_e2e::{must, random_hex, room_jid, xml, SipClient, SipTransport, STEP_TIMEOUT};
+use palaver_e2e::{must, random_hex, room_jid, xml, SipClient, STEP_TIMEOUT};
 use sip_common::{create_room, presence, room_uri, send, send_expect, text_from};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -78,33 +78,12 @@ const DAVE: Who = Who {
 /// Three active nodes on one shared PostgreSQL schema, all seeing each other up, with `users`.
 async fn three_node_pool(users: &[&str]) -> (PoolCa, SharedPool) {
     let ca = must(PoolCa::new());
-    let spec = must(PoolSpec::new(
-        "main",
-        &[
-            ("n1", "127.0.0.1", "active"),
-            ("n2", "127.0.0.2", "active"),
-            ("n3", "127.0.0.3", "active"),
-        ],
-    ));
+    let spec = must(PoolSpec::three_active());
     let pool = must(pool::start_shared_pg_pool(&spec, &ca, &NODES).await);
     must(pool.wait_all_up(CONVERGE).await);
     must(pool.add_users(users).await);
     eprintln!("{}", pool.describe());
     (ca, pool)
-}
-
-/// An available XMPP session of `user` on node `id`.
-async fn xmpp_on(pool: &SharedPool, id: &str, user: &str) -> Result<RawClient> {
-    palaver_e2e::xmpp_available(pool.node(id)?, user)
-        .await
-        .with_context(|| format!("XMPP login of {user} on {id}"))
-}
-
-/// `user` registered over UDP on node `id`.
-async fn sip_on(pool: &SharedPool, id: &str, user: &str) -> Result<SipClient> {
-    sip_common::sip(pool.node(id)?, SipTransport::Udp, user)
-        .await
-        .with_context(|| format!("SIP registration of {user} on {id}"))
 }
 
 /// `sender#NN` → (sender, NN).
@@ -435,9 +414,9 @@ async fn chat_in_room(
 #[tokio::test]
 async fn cross_node_chat() {
     let (_ca, pool) = three_node_pool(&["alice", "bob", "carol"]).await;
-    let mut alice = must(xmpp_on(&pool, "n1", "alice").await);
-    let mut bob = must(xmpp_on(&pool, "n2", "bob").await);
-    let mut carol = must(sip_on(&pool, "n3", "carol").await);
+    let mut alice = must(pool.xmpp("n1", "alice").await);
+    let mut bob = must(pool.xmpp("n2", "bob").await);
+    let mut carol = must(sip_common::sip_on(&pool, "n3", "carol").await);
     let rooms = must(pool::rooms_homed_on(
         &format!("xchat-{}", random_hex(6)),
         &NODES,
@@ -560,7 +539,7 @@ async fn read_room_from(
         "{user} (XMPP on {node}, joining after the posts) in {room} (predicted home {home})"
     );
     let mut problems = Vec::new();
-    let mut c = xmpp_on(pool, node, user).await?;
+    let mut c = pool.xmpp(node, user).await?;
     c.join_with(room, user, None, "<history maxstanzas='50'/>")
         .await
         .with_context(|| format!("{at}: joining"))?
@@ -589,11 +568,11 @@ async fn read_room_from(
 #[tokio::test]
 async fn history_from_every_node() {
     let (_ca, pool) = three_node_pool(&["alice", "bob", "dave", "erin"]).await;
-    let mut alice = must(xmpp_on(&pool, "n1", "alice").await);
+    let mut alice = must(pool.xmpp("n1", "alice").await);
     // bob and dave are in the rooms on n2 and n3 while alice posts (their nodes know the
     // rooms before the posts); erin joins afterwards, on each node in turn.
-    let mut bob = must(xmpp_on(&pool, "n2", "bob").await);
-    let mut dave = must(xmpp_on(&pool, "n3", "dave").await);
+    let mut bob = must(pool.xmpp("n2", "bob").await);
+    let mut dave = must(pool.xmpp("n3", "dave").await);
     let rooms = must(pool::rooms_homed_on(
         &format!("hist-{}", random_hex(6)),
         &NODES,
@@ -669,9 +648,9 @@ async fn same_node_on_shared_store() {
         async {
             // Users added once through n1 log in and register on every node.
             for id in NODES {
-                let mut x = xmpp_on(&pool, id, "dave").await?;
+                let mut x = pool.xmpp(id, "dave").await?;
                 x.close().await;
-                let mut s = sip_on(&pool, id, "dave").await?;
+                let mut s = sip_common::sip_on(&pool, id, "dave").await?;
                 let code = s.unregister().await?;
                 ensure!(code == 200, "un-REGISTER of dave on {id}: {code}");
                 s.close().await?;
@@ -680,9 +659,9 @@ async fn same_node_on_shared_store() {
             // Two XMPP users and a SIP user on n1 in one room: as on a single server.
             let room_name = format!("local-{}", random_hex(6));
             let room = room_jid(&room_name);
-            let mut alice = xmpp_on(&pool, "n1", "alice").await?;
-            let mut bob = xmpp_on(&pool, "n1", "bob").await?;
-            let mut carol = sip_on(&pool, "n1", "carol").await?;
+            let mut alice = pool.xmpp("n1", "alice").await?;
+            let mut bob = pool.xmpp("n1", "bob").await?;
+            let mut carol = sip_common::sip_on(&pool, "n1", "carol").await?;
             create_room(&mut alice, "alice", &room, &[]).await?;
             bob.join(&room, "bob", None).await?.joined()?;
             presence(&mut alice, &room, "bob", true).await?;

@@ -14,14 +14,7 @@ const WAIT: Duration = Duration::from_secs(10);
 #[tokio::test]
 async fn chat_and_invitations_reach_users_on_other_nodes() {
     let ca = must(PoolCa::new());
-    let spec = must(PoolSpec::new(
-        "main",
-        &[
-            ("n1", "127.0.0.1", "active"),
-            ("n2", "127.0.0.2", "active"),
-            ("n3", "127.0.0.3", "active"),
-        ],
-    ));
+    let spec = must(PoolSpec::three_active());
     let pool = must(pool::start_shared_pg_pool(&spec, &ca, &["n1", "n2", "n3"]).await);
     must(pool.wait_all_up(CONVERGE).await);
     must(pool.add_users(&["alice", "bob", "carol"]).await);

@@ -3,7 +3,7 @@
 //! accepts a link from any member and a newer link replaces an older one. A dialer retries with
 //! exponential backoff (200 ms doubling to 2 s, with jitter) for as long as the node runs.
 
-use super::link::{run_peer, FramedIo, LinkError};
+use super::link::{serve_link, FramedIo, LinkError};
 use super::listener::HANDSHAKE_TIMEOUT;
 use super::Shared;
 use palaver_core::pool::{cert_name, Frame, Hello, LinkKind, PROTOCOL_VERSION};
@@ -11,7 +11,6 @@ use rustls_pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -23,20 +22,7 @@ pub async fn run(peer: String, address: String, shared: Arc<Shared>) {
         match connect(&peer, &address, &shared).await {
             Ok((io, incarnation)) => {
                 backoff = MIN_BACKOFF;
-                shared.membership.seen(&peer, incarnation);
-                let (tx, rx) = mpsc::channel(shared.cfg.peer_queue);
-                let id = shared.membership.register_link(&peer, tx);
-                let dead_after = Duration::from_millis(shared.cfg.dead_after_ms);
-                run_peer(
-                    io,
-                    peer.clone(),
-                    shared.membership.clone(),
-                    shared.engine.clone(),
-                    rx,
-                    id,
-                    dead_after,
-                )
-                .await;
+                serve_link(io, peer.clone(), incarnation, &shared).await;
             }
             Err(reason) => {
                 if shared.membership.record_error(&peer, &reason) {

@@ -136,6 +136,31 @@ async fn room_inbound(
     }
 }
 
+/// A member-to-member link whose handshake just succeeded (either side): the member is seen,
+/// the link's queue registered, and the link runs until it ends.
+pub async fn serve_link<S: AsyncRead + AsyncWrite + Unpin>(
+    io: FramedIo<S>,
+    peer: String,
+    incarnation: u64,
+    shared: &super::Shared,
+) {
+    shared.membership.seen(&peer, incarnation);
+    let (tx, rx) = mpsc::channel(shared.cfg.peer_queue);
+    let id = shared.membership.register_link(&peer, tx);
+    let dead_after = Duration::from_millis(shared.cfg.dead_after_ms);
+    let membership = shared.membership.clone();
+    run_peer(
+        io,
+        peer,
+        membership,
+        shared.engine.clone(),
+        rx,
+        id,
+        dead_after,
+    )
+    .await;
+}
+
 /// Runs a member-to-member link with `peer` until it ends; the link must already be
 /// registered in `membership` under `link_id` with the sender of `rx`. Room frames go to
 /// `engine`.

@@ -4,7 +4,7 @@
 //! version — then answers HelloAck and runs a peer link or an admin session, or answers Refuse
 //! with the reason and closes. Every refusal is logged with its reason and counted.
 
-use super::link::{run_peer, FramedIo};
+use super::link::{serve_link, FramedIo};
 use super::Shared;
 use palaver_core::pool::{
     cert_name, AdminRequest, AdminResponse, Frame, FrameError, Hello, HelloAck, LinkKind, Refuse,
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 /// TLS handshake plus Hello must complete within this.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -120,21 +120,7 @@ async fn handle(tcp: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
     }
     match hello.kind {
         LinkKind::Peer => {
-            let peer = hello.node_id;
-            shared.membership.seen(&peer, hello.incarnation);
-            let (tx, rx) = mpsc::channel(shared.cfg.peer_queue);
-            let id = shared.membership.register_link(&peer, tx);
-            let dead_after = Duration::from_millis(shared.cfg.dead_after_ms);
-            run_peer(
-                io,
-                peer,
-                shared.membership.clone(),
-                shared.engine.clone(),
-                rx,
-                id,
-                dead_after,
-            )
-            .await;
+            serve_link(io, hello.node_id, hello.incarnation, &shared).await;
         }
         LinkKind::Admin => admin_session(io, addr, &hello.node_id, &shared).await,
     }

@@ -4,7 +4,7 @@
 //! occupant presence on the XMPP side.
 #![allow(dead_code)]
 
-use anyhow::{anyhow, ensure, Result};
+use anyhow::{anyhow, ensure, Context as _, Result};
 use palaver_dialects::xmpp::element::Element;
 use palaver_e2e::raw_client::RawClient;
 use palaver_e2e::sip_client::{InboundRequest, Method, Response};
@@ -43,6 +43,17 @@ pub async fn sip(server: &TestServer, transport: SipTransport, user: &str) -> Re
     let code = c.register(600).await?;
     ensure!(code == 200, "REGISTER of {user} over {transport}: {code}");
     Ok(c)
+}
+
+/// `user` registered over UDP on node `id` of a pool.
+pub async fn sip_on(
+    pool: &palaver_e2e::pool::SharedPool,
+    id: &str,
+    user: &str,
+) -> Result<SipClient> {
+    sip(pool.node(id)?, SipTransport::Udp, user)
+        .await
+        .with_context(|| format!("SIP registration of {user} on {id}"))
 }
 
 /// Sends `body` (text/plain) to the room `name`; returns the final response.
