@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """An interactive slixmpp MUC occupant for palaver's cross-protocol tests.
 
-    muc_peer.py --port P --ca CA.pem --user bob --password pw --room lobby --nick bob
+    muc_peer.py [--host 127.0.0.2] --port P --ca CA.pem --user bob --password pw --room lobby --nick bob
 
 Logs in (STARTTLS trusting the dev CA, SCRAM-SHA-256), joins ROOM@conference.localhost as NICK
 and then reports, one JSON object per line on stdout:
@@ -51,7 +51,7 @@ class Peer(slixmpp.ClientXMPP):
         self.add_event_handler("groupchat_subject", self._on_subject)
 
     async def get_dns_records(self, domain, port=None):
-        return [(domain, "127.0.0.1", self.args.port)]
+        return [(domain, self.args.host, self.args.port)]
 
     def _on_groupchat(self, msg):
         if not msg["body"]:
@@ -79,7 +79,7 @@ async def main(args):
     peer.add_event_handler("failed_all_auth",
                            lambda *a: started.done() or started.set_exception(
                                RuntimeError("authentication failed")))
-    peer.connect(address=("127.0.0.1", args.port), force_starttls=True)
+    peer.connect(address=(args.host, args.port), force_starttls=True)
     await asyncio.wait_for(started, STEP)
     peer.send_presence()
     await peer.plugin["xep_0045"].join_muc_wait(peer.room, args.nick, maxstanzas=0, timeout=STEP)
@@ -114,6 +114,7 @@ if __name__ == "__main__":
     for name in ("ca", "user", "password", "room", "nick"):
         parser.add_argument("--" + name, required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="the server's loopback address")
     logging.basicConfig(level=logging.ERROR)
     try:
         asyncio.run(main(parser.parse_args()))
