@@ -30,6 +30,10 @@ use wire::{from_bytes, to_bytes, ReplyFn, WireCommand, WireEvent, WireResult};
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a room may take to hand itself over (finish its pending commits).
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a session's command waits for its moving room to take it back.
+const MOVE_WAIT: Duration = Duration::from_secs(8);
+/// How often a waiting command looks again.
+const MOVE_POLL: Duration = Duration::from_millis(20);
 /// Messages per store read when catching up after a move or a lost link.
 const MISSED_PAGE: u32 = 500;
 /// Most store reads per room when catching up (older ones stay readable with MAM).
@@ -137,12 +141,18 @@ impl Engine {
     /// Routes a command in a pool (see the module doc); `None` when there is no pool.
     pub(super) async fn pool_send(&self, name: &str, cmd: RoomCommand) -> Option<()> {
         let remote = self.inner.pool.get()?.clone();
-        let route = remote.router.route(name);
+        let mut route = remote.router.route(name);
         if let Some(client) = cmd.acting_client() {
-            if remote.rooms.must_wait(name, client, &route) {
-                // Its room is moving: the new home would not know it yet.
-                cmd.fail(RoomError::ServiceUnavailable);
-                return Some(());
+            // Its room is moving: the new home does not know the session yet. Hold the
+            // command (in order: the session waits for it) until it is back in, for a while.
+            let deadline = tokio::time::Instant::now() + MOVE_WAIT;
+            while remote.rooms.must_wait(name, client, &route) {
+                if tokio::time::Instant::now() >= deadline {
+                    cmd.fail(RoomError::ServiceUnavailable);
+                    return Some(());
+                }
+                tokio::time::sleep(MOVE_POLL).await;
+                route = remote.router.route(name);
             }
         }
         let cmd = tracked::note(&remote, name, &route, cmd);
