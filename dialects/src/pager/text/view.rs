@@ -19,6 +19,8 @@ pub struct RoomView {
     occupants: BTreeMap<String, Role>,
     /// Between our self-presence and the subject that ends the join sequence.
     joining: bool,
+    /// The last subject seen, with who set it.
+    topic: Option<(String, String)>,
 }
 
 impl RoomView {
@@ -45,7 +47,8 @@ impl RoomView {
     /// new nick, a role notice when the role changed and nothing otherwise (and nothing before
     /// our own join, when the room lists who is already there); our own join's welcome also
     /// names who is present; the subject that ends our join reads `*** Topic: …`, later ones
-    /// `*** x changed the topic to: …`; our own live posts are not echoed.
+    /// `*** x changed the topic to: …` (the same subject sent again, when a pool node joins us
+    /// again, is silent); our own live posts are not echoed.
     pub fn event_text(&mut self, event: &RoomEvent, flags: DeliveryFlags) -> Option<String> {
         match &event.kind {
             RoomEventKind::Presence(p) if p.kind == PresenceKind::Available => {
@@ -93,8 +96,15 @@ impl RoomView {
                 history: false,
             } if self.me.as_deref() == Some(message.nick.as_str()) => None,
             RoomEventKind::Subject { nick, subject } => {
+                let seen = Some((nick.clone(), subject.clone()));
+                let repeat = self.topic == seen;
+                self.topic = seen;
                 if std::mem::take(&mut self.joining) {
                     (!subject.is_empty()).then(|| format_topic(nick, subject))
+                } else if repeat {
+                    // The same subject again: the room took us back (it moved to another
+                    // pool node), nobody changed it.
+                    None
                 } else {
                     Some(notice_topic(nick, subject))
                 }
