@@ -436,7 +436,10 @@ fn room_view_follows_a_join_and_the_roster() {
     );
     // The room moved to another pool node and took us back: our presence and the same
     // subject again, silent.
-    assert_eq!(feed(pres(presence("me", Available, self_code())), SELF), None);
+    assert_eq!(
+        feed(pres(presence("me", Available, self_code())), SELF),
+        None
+    );
     assert_eq!(feed(subject("carol", "Dinner"), OTHER), None);
     // A nick change: the unavailable 303 speaks, the new nick's presence is silent.
     let mut rename = presence("bob", Unavailable, none.with(StatusCodes::NICK_CHANGED));
