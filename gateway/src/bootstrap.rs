@@ -260,6 +260,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Bind first: a port conflict is the most common start failure and touches nothing.
     let bound = bind_all(&config).await?;
     let sip_listeners = crate::sip::bind(&config.sip).await?;
+    let http_listeners = crate::http::bind(&config.http.listen).await?;
     let pool_listener = match &config.pool {
         Some(pool) => Some(crate::pool::bind(pool).await?),
         None => None,
@@ -283,8 +284,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some((_, line)) = &pool_listener {
         say(line);
     }
-    if !config.http.listen.is_empty() {
-        say("palaver: http: reserved");
+    for (_, line) in &http_listeners {
+        say(line);
     }
 
     // The engine joins the pool before any client can send it a command.
@@ -319,6 +320,22 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     let sip = crate::sip::SipService::new(ctx.clone(), svc.clone(), &secret);
     tasks.extend(sip.start(sip_listeners));
+    if !http_listeners.is_empty() {
+        let state = crate::http::HttpState {
+            metrics: crate::http::install_metrics(),
+            store: store.clone(),
+            pool: pool.as_ref().map(|p| p.membership.clone()),
+        };
+        for (listener, _) in http_listeners {
+            let run = crate::http::run(
+                listener,
+                ctx.tls.clone(),
+                state.clone(),
+                ctx.shutdown.clone(),
+            );
+            tasks.push(tokio::spawn(run));
+        }
+    }
     if let Some(pool) = &pool {
         svc.router.set_peers(pool.membership.clone());
         let xmpp = svc.clone();

@@ -87,7 +87,8 @@ impl Default for XmppConfig {
     }
 }
 
-/// `[http]`: reserved for XEP-0363 upload, the admin API and metrics (not served yet).
+/// `[http]`: the HTTPS listeners (`/health`, `/ready`, `/metrics`; upload and the admin API
+/// later).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod conn_limit;
 mod context;
+mod http;
 mod logging;
 mod pool;
 mod signals;

@@ -65,6 +65,8 @@ pub struct ServerOptions {
     /// The port of the STARTTLS c2s listener (on `bind_ip`); `None`: 0 (the OS picks). Pool
     /// tests reserve it up front so the `[pool]` members list can name it (`xmpp = …`).
     pub c2s_port: Option<u16>,
+    /// Serve HTTPS (`/health`, `/ready`, `/metrics`) on `bind_ip`, port 0; off by default.
+    pub https: bool,
 }
 
 /// A PostgreSQL schema created for one test server.
@@ -177,6 +179,7 @@ pub struct TestServer {
     sip_udp: Option<SocketAddr>,
     sip_tcp: Option<SocketAddr>,
     sip_tls: Option<SocketAddr>,
+    https: Option<SocketAddr>,
     stdout_lines: Arc<Mutex<Vec<String>>>,
     starts: u32,
 }
@@ -244,10 +247,15 @@ impl TestServer {
              {extra}\n\
              \n\
              [http]\n\
-             listen = []\n",
+             listen = [{https}]\n",
             data = toml_str(&data_dir.display().to_string()),
             url = toml_str(&store_url),
             extra = opts.xmpp_extra,
+            https = if opts.https {
+                format!("\"{ip}:0\"")
+            } else {
+                String::new()
+            },
         );
         config.push_str(&SIP_SECTION.replace("127.0.0.1", ip));
         config.push_str(&opts.sip_extra);
@@ -270,6 +278,7 @@ impl TestServer {
             sip_udp: None,
             sip_tcp: None,
             sip_tls: None,
+            https: None,
             stdout_lines: Arc::new(Mutex::new(Vec::new())),
             starts: 0,
         })
@@ -320,6 +329,7 @@ impl TestServer {
         self.sip_udp = None;
         self.sip_tcp = None;
         self.sip_tls = None;
+        self.https = None;
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
             let line = match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -352,6 +362,7 @@ impl TestServer {
                         "sip-udp" => self.sip_udp = self.sip_udp.or(addr),
                         "sip-tcp" => self.sip_tcp = self.sip_tcp.or(addr),
                         "sip-tls" => self.sip_tls = self.sip_tls.or(addr),
+                        "https" => self.https = self.https.or(addr),
                         _ => {}
                     }
                 }
@@ -391,6 +402,11 @@ impl TestServer {
     #[track_caller]
     pub fn sip_tcp(&self) -> SocketAddr {
         self.sip_listener(self.sip_tcp, "sip-tcp")
+    }
+
+    /// The HTTPS listener, when [`ServerOptions::https`] asked for one.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https
     }
 
     /// The SIP TLS listener (`palaver: listening sip-tls ADDR`, the dev CA's certificate);
