@@ -64,45 +64,21 @@ async fn handle(tcp: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
         .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
         .unwrap_or_default();
     let mut io = FramedIo::new(tls, shared.cfg.max_frame_bytes);
-    let hello = match io.read(HANDSHAKE_TIMEOUT).await {
-        Ok(Frame::Hello(h)) => h,
-        Ok(other) => {
-            let reason = format!("expected Hello, got {:?}", other.frame_type());
-            return refuse(
-                &mut io,
-                addr,
-                None,
-                RefuseCode::BadHandshake,
-                reason,
-                &shared,
-            )
-            .await;
-        }
-        Err(super::link::LinkError::Frame(FrameError::UnsupportedVersion(v))) => {
-            let reason =
-                format!("protocol version {v} not supported (this node speaks {PROTOCOL_VERSION})");
-            return refuse(
-                &mut io,
-                addr,
-                None,
-                RefuseCode::UnsupportedVersion,
-                reason,
-                &shared,
-            )
-            .await;
-        }
-        Err(e) => {
-            let reason = format!("bad handshake: {e}");
-            return refuse(
-                &mut io,
-                addr,
-                None,
-                RefuseCode::BadHandshake,
-                reason,
-                &shared,
-            )
-            .await;
-        }
+    let first = match io.read(HANDSHAKE_TIMEOUT).await {
+        Ok(Frame::Hello(h)) => Ok(h),
+        Ok(other) => Err((
+            RefuseCode::BadHandshake,
+            format!("expected Hello, got {:?}", other.frame_type()),
+        )),
+        Err(super::link::LinkError::Frame(FrameError::UnsupportedVersion(v))) => Err((
+            RefuseCode::UnsupportedVersion,
+            format!("protocol version {v} not supported (this node speaks {PROTOCOL_VERSION})"),
+        )),
+        Err(e) => Err((RefuseCode::BadHandshake, format!("bad handshake: {e}"))),
+    };
+    let hello = match first {
+        Ok(h) => h,
+        Err((code, reason)) => return refuse(&mut io, addr, None, code, reason, &shared).await,
     };
     if let Err((code, reason)) = check_hello(&hello, &chain, &shared) {
         let claimed = Some(hello.node_id.as_str());

@@ -74,10 +74,7 @@ pub fn start(
 ) -> Pool {
     let incarnation = rand::random::<u64>().max(1);
     let cfg = Arc::new(cfg);
-    let mut membership = Membership::new(cfg.clone(), incarnation);
-    if let Some(m) = Arc::get_mut(&mut membership) {
-        m.redirect_to(redirect);
-    }
+    let membership = Membership::new(cfg.clone(), incarnation, redirect);
     let notify = engine.clone();
     membership.on_change(Box::new(move || notify.pool_view_changed()));
     engine.attach_pool(membership.clone());

@@ -69,8 +69,13 @@ pub struct Membership {
 pub type LoadFn = Box<dyn Fn() -> (u32, u32) + Send + Sync>;
 
 impl Membership {
-    /// Every member down except this node, which is up.
-    pub fn new(cfg: Arc<PoolConfig>, incarnation: u64) -> Arc<Membership> {
+    /// Every member down except this node, which is up. While this node drains, `redirect`
+    /// carries where its XMPP clients should go.
+    pub fn new(
+        cfg: Arc<PoolConfig>,
+        incarnation: u64,
+        redirect: tokio::sync::watch::Sender<Option<String>>,
+    ) -> Arc<Membership> {
         let members = cfg
             .members
             .iter()
@@ -112,7 +117,7 @@ impl Membership {
             inner: Mutex::new(inner),
             on_change: std::sync::OnceLock::new(),
             load: std::sync::OnceLock::new(),
-            redirect: tokio::sync::watch::Sender::new(None),
+            redirect,
             user_stanza: std::sync::OnceLock::new(),
         })
     }
@@ -127,12 +132,6 @@ impl Membership {
         if let Some(f) = self.user_stanza.get() {
             f(user, (!resource.is_empty()).then_some(resource), stanza);
         }
-    }
-
-    /// Publishes where this node's clients are sent while it drains on `redirect` (the
-    /// sessions follow it) instead of a channel of its own.
-    pub fn redirect_to(&mut self, redirect: tokio::sync::watch::Sender<Option<String>>) {
-        self.redirect = redirect;
     }
 
     /// Whether this node is draining.

@@ -26,12 +26,23 @@ members = [
     )
     .expect("parses");
     c.validate().expect("valid");
-    Membership::new(Arc::new(c.pool.expect("pool")), 7)
+    Membership::new(
+        Arc::new(c.pool.expect("pool")),
+        7,
+        tokio::sync::watch::Sender::new(None),
+    )
+}
+
+fn info(m: &Membership, id: &str) -> palaver_core::pool::MemberInfo {
+    m.report()
+        .members
+        .into_iter()
+        .find(|e| e.id == id)
+        .expect("member")
 }
 
 fn member(m: &Membership, id: &str) -> (MemberState, Role) {
-    let r = m.report();
-    let e = r.members.iter().find(|e| e.id == id).expect("member");
+    let e = info(m, id);
     (e.state, e.effective)
 }
 
@@ -71,12 +82,7 @@ fn heartbeats_bring_up_and_silence_takes_down_with_promotion() {
     assert!(m.report().majority);
     m.seen("n2", 2);
     assert_eq!(member(&m, "s1"), (MemberState::Up, Role::Standby));
-    let n2 = m
-        .report()
-        .members
-        .into_iter()
-        .find(|e| e.id == "n2")
-        .expect("n2");
+    let n2 = info(&m, "n2");
     assert_eq!(n2.incarnation, 2);
 }
 
@@ -106,12 +112,7 @@ fn a_full_queue_drops_the_link() {
         Err(mpsc::error::TryRecvError::Disconnected)
     ));
     m.unregister_link("n2", id);
-    let n2 = m
-        .report()
-        .members
-        .into_iter()
-        .find(|e| e.id == "n2")
-        .expect("n2");
+    let n2 = info(&m, "n2");
     assert_eq!(n2.links, 1);
 }
 
@@ -122,12 +123,7 @@ fn errors_are_reported_once() {
     assert!(!m.record_error("n2", "refused"));
     assert!(m.record_error("n2", "timeout"));
     m.seen("n2", 1);
-    let n2 = m
-        .report()
-        .members
-        .into_iter()
-        .find(|e| e.id == "n2")
-        .expect("n2");
+    let n2 = info(&m, "n2");
     assert_eq!(n2.last_error, "", "cleared when it comes up");
 }
 
@@ -147,9 +143,8 @@ members = [
     )
     .expect("parses");
     c.validate().expect("valid");
-    let mut m = Membership::new(Arc::new(c.pool.expect("pool")), 7);
     let (tx, rx) = tokio::sync::watch::channel(None);
-    Arc::get_mut(&mut m).expect("only owner").redirect_to(tx);
+    let m = Membership::new(Arc::new(c.pool.expect("pool")), 7, tx);
     assert_eq!(m.route("any"), Route::Unavailable, "no majority alone");
     m.seen("n2", 1);
     m.seen("n3", 1);

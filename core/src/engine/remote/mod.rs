@@ -193,7 +193,7 @@ async fn rejoin_later(engine: Engine, room: Arc<str>, client: ClientId, t: track
             Ok(Ok(Err(RoomError::ServiceUnavailable))) | Err(_) => continue,
             Ok(Ok(Err(e))) => {
                 tracing::info!(room = %room, client, error = %e, "session not taken back by the room's new home");
-                remote.rooms.forget(&room, client);
+                remote.rooms.untrack(&room, client);
                 return;
             }
             Ok(Err(_)) => return,
@@ -201,7 +201,7 @@ async fn rejoin_later(engine: Engine, room: Arc<str>, client: ClientId, t: track
     }
     tracing::warn!(room = %room, client, "gave up putting a session back in its moved room");
     if let Some(remote) = engine.inner.pool.get() {
-        remote.rooms.forget(&room, client);
+        remote.rooms.untrack(&room, client);
     }
 }
 
@@ -376,6 +376,20 @@ impl Remote {
         }
     }
 
+    /// Answers `service-unavailable` to every request pending towards `node` (gone, or its
+    /// link was lost: the answers will not come).
+    fn fail_pending_to(&self, node: &str) {
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|p| &*p.node == node)
+            .map(|p| *p.key())
+            .collect();
+        for id in ids {
+            self.answer(id, Err(RoomError::ServiceUnavailable));
+        }
+    }
+
     /// Answers requests that waited longer than [`REPLY_TIMEOUT`].
     fn sweep(&self, now: Instant) {
         let late: Vec<u64> = self
@@ -429,28 +443,12 @@ impl Remote {
         };
         for peer in &relinked {
             tracing::warn!(member = %peer.id, "pool link with member made again: failing requests it may not have got, catching up on messages");
-            let ids: Vec<u64> = self
-                .pending
-                .iter()
-                .filter(|p| p.node == peer.id)
-                .map(|p| *p.key())
-                .collect();
-            for id in ids {
-                self.answer(id, Err(RoomError::ServiceUnavailable));
-            }
+            self.fail_pending_to(&peer.id);
         }
         for peer in &gone {
             tracing::warn!(member = %peer.id, "pool member gone or restarted: failing its requests, dropping its sessions");
             self.outboxes.remove(&peer.id);
-            let ids: Vec<u64> = self
-                .pending
-                .iter()
-                .filter(|p| p.node == peer.id)
-                .map(|p| *p.key())
-                .collect();
-            for id in ids {
-                self.answer(id, Err(RoomError::ServiceUnavailable));
-            }
+            self.fail_pending_to(&peer.id);
         }
         // Rooms this node no longer homes stop, silently, after their pending commits.
         let mut handed = std::collections::HashMap::new();
@@ -498,7 +496,7 @@ impl Remote {
                     }
                     Ok(Ok(Err(e))) => {
                         tracing::info!(room = %moved.name, client, error = %e, "session not taken back by the room's new home");
-                        self.rooms.forget(&moved.name, client);
+                        self.rooms.untrack(&moved.name, client);
                     }
                     Ok(Err(_)) => {}
                 }

@@ -173,12 +173,8 @@ impl Rooms {
         }
     }
 
-    /// Stops tracking a session the room's new home would not take back.
-    pub(super) fn forget(&self, room: &str, client: ClientId) {
-        self.untrack(room, client);
-    }
-
-    fn untrack(&self, room: &str, client: ClientId) {
+    /// Stops tracking a session (it left, was put out, or a new home would not take it back).
+    pub(super) fn untrack(&self, room: &str, client: ClientId) {
         if let Some(mut r) = self.map.get_mut(room) {
             r.clients.remove(&client);
         }
