@@ -85,6 +85,8 @@ pub enum Incoming {
 #[derive(Debug, Clone)]
 pub struct StreamErrorSeen {
     pub condition: String,
+    /// The host named by `<see-other-host/>` (RFC 6120 §4.9.3.19), when that is the condition.
+    pub other_host: Option<String>,
     /// Whether the server then closed the stream or the connection (within a few seconds).
     pub closed: bool,
     /// Stanzas received before the error.
@@ -569,9 +571,13 @@ impl RawClient {
                     let condition = xml::stream_error_condition(&el).ok_or_else(|| {
                         anyhow!("stream error without a condition: {}", xml::show(&el))
                     })?;
+                    let other_host = el
+                        .get_child("see-other-host", ns::STREAM_ERRORS)
+                        .map(|h| h.text().trim().to_string());
                     let closed = self.wait_closed(Duration::from_secs(5)).await;
                     return Ok(StreamErrorSeen {
                         condition,
+                        other_host,
                         closed,
                         before,
                     });

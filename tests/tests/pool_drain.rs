@@ -27,10 +27,8 @@
 mod sip_common;
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
-use palaver_dialects::xmpp::element::Element;
-use palaver_dialects::xmpp::ns;
 use palaver_e2e::pool::{self, member, state, PoolCa, PoolSpec, SharedPool};
-use palaver_e2e::raw_client::{Incoming, RawClient, SaslOutcome};
+use palaver_e2e::raw_client::{RawClient, SaslOutcome, StreamErrorSeen};
 use palaver_e2e::sip_client::{Method, Response};
 use palaver_e2e::{must, password_of, random_hex, room_jid, xml, DOMAIN, STEP_TIMEOUT};
 use serde_json::Value;
@@ -71,52 +69,9 @@ fn room_homed_on(prefix: &str, node: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("no room homed on {node}"))
 }
 
-/// A stream error as a client saw it.
-#[derive(Debug)]
-struct StreamEnd {
-    condition: String,
-    /// The text of `<see-other-host/>`, when that is the condition.
-    other_host: Option<String>,
-    /// Whether the server then closed the stream (within 5 s).
-    closed: bool,
-    /// Stanzas read before the error.
-    before: Vec<Element>,
-}
-
-/// Reads `c` until a `<stream:error/>` arrives (at most `within`).
-async fn stream_error(c: &mut RawClient, within: Duration) -> Result<StreamEnd> {
-    let deadline = Instant::now() + within;
-    let mut before = Vec::new();
-    loop {
-        match c.read_event(deadline).await? {
-            Incoming::Stanza(el) if xml::is_stream_error(&el) => {
-                let condition = xml::stream_error_condition(&el).ok_or_else(|| {
-                    anyhow!("stream error without a condition: {}", xml::show(&el))
-                })?;
-                let other_host = el
-                    .get_child("see-other-host", ns::STREAM_ERRORS)
-                    .map(|h| h.text().trim().to_string());
-                let closed = c.wait_closed(Duration::from_secs(5)).await;
-                return Ok(StreamEnd {
-                    condition,
-                    other_host,
-                    closed,
-                    before,
-                });
-            }
-            Incoming::Stanza(el) => before.push(el),
-            Incoming::Open => {}
-            Incoming::Close | Incoming::Eof => bail!(
-                "the connection closed without a stream error; last bytes received: {}",
-                c.tail_text()
-            ),
-        }
-    }
-}
-
 /// Checks that `end` is `see-other-host` naming `want` and that the stream was then closed;
 /// one line per problem.
-fn check_redirect(who: &str, end: &StreamEnd, want: SocketAddr) -> Vec<String> {
+fn check_redirect(who: &str, end: &StreamErrorSeen, want: SocketAddr) -> Vec<String> {
     let mut problems = Vec::new();
     if end.condition != "see-other-host" {
         problems.push(format!(
@@ -207,14 +162,14 @@ async fn new_session_redirected(
     addr: SocketAddr,
     ca: &std::path::Path,
     user: &str,
-) -> Result<(String, StreamEnd)> {
+) -> Result<(String, StreamErrorSeen)> {
     let mut c = RawClient::connect_tls(addr, ca).await?;
     match c.auth_plain(user, &password_of(user)).await? {
         SaslOutcome::Success => {}
         SaslOutcome::StreamError(cond) => {
             return Ok((
                 "SASL".into(),
-                StreamEnd {
+                StreamErrorSeen {
                     condition: cond,
                     other_host: None,
                     closed: true,
@@ -233,7 +188,8 @@ async fn new_session_redirected(
         }
         return Err(e.context("bind"));
     }
-    let end = stream_error(&mut c, STEP_TIMEOUT)
+    let end = c
+        .expect_stream_error(STEP_TIMEOUT)
         .await
         .context("after bind")?;
     Ok(("after bind".into(), end))
@@ -294,7 +250,7 @@ async fn drain_moves_rooms_and_clients() {
     );
 
     // alice's session on n2 is sent to n1.
-    match stream_error(&mut alice, STEP_TIMEOUT).await {
+    match alice.expect_stream_error(STEP_TIMEOUT).await {
         Ok(end) => {
             eprintln!(
                 "alice (n2) got <{}/> {:?} (closed: {}) after {} stanza(s)",
