@@ -525,11 +525,6 @@ impl Remote {
     }
 }
 
-/// The delivery flags of a forwarded recipient.
-fn flags(bits: u8) -> DeliveryFlags {
-    DeliveryFlags::from_bits(bits)
-}
-
 /// Whether an event ends a session's presence in the room (its own unavailable presence that
 /// is not a nick change, or the room's destruction).
 fn ends_presence(kind: &RoomEventKind, flags: DeliveryFlags) -> bool {

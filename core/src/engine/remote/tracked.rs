@@ -5,7 +5,7 @@
 //! show them who did not come back.
 
 use super::wire::WireJoin;
-use super::{ends_presence, flags, Remote, Route};
+use super::{ends_presence, Remote, Route};
 use crate::engine::commands::{
     ClientId, ClientRef, HistoryRequest, JoinRequest, RoomCommand, RoomError,
 };
@@ -225,7 +225,7 @@ impl Rooms {
             _ => None,
         };
         for &(client, bits) in recipients {
-            let f = flags(bits);
+            let f = DeliveryFlags::from_bits(bits);
             let Some(t) = room.clients.get_mut(&client) else {
                 gone.push(client);
                 continue;
