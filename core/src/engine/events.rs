@@ -8,10 +8,14 @@ use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
 
 /// Number of encoded variants an event can cache (dialect × per-recipient view, and the pool).
-pub const ENCODE_SLOTS: usize = 5;
+pub const ENCODE_SLOTS: usize = 7;
 
 /// The cache slot of an event's encoding for other pool nodes (the same for every recipient).
 pub const POOL_SLOT: usize = 4;
+
+/// The cache slots of an event's XCCOS encoding (a `<grpchat>`): for recipients who see
+/// occupants' real addresses, and for those who don't.
+pub const XCCOS_SLOTS: [usize; 2] = [5, 6];
 
 /// XEP-0045 status codes carried by presence and message events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
