@@ -2,6 +2,11 @@
 //! [`Flow`] each REGISTER arrived on, so requests reach the client the way it connected. The
 //! durable copy (for other pool nodes and `palaver` admin views) is the store's
 //! `registrations` table, written by the registrar.
+//!
+//! A contact registered through a proxy (RFC 3327: the REGISTER carried `Path`) keeps the
+//! Path values as its route set: requests to it carry them as `Route` headers and go over
+//! the flow the REGISTER came on (the proxy's), which the proxy relays to the client. Such a
+//! flow is shared by every user behind the proxy, so it proves nobody's identity.
 
 use super::transport::Flow;
 use dashmap::DashMap;
@@ -19,13 +24,62 @@ pub struct Binding {
     pub cseq: u32,
     /// The `+sip.instance` Contact parameter (RFC 5626), unquoted; `""` when absent.
     pub instance: String,
+    /// The `Path` values of the REGISTER (RFC 3327), in order (nearest proxy first); empty
+    /// when the client registered directly.
+    pub route: Vec<String>,
 }
 
-/// Where to send a request for a user: the request URI and the flow.
+/// Where to send a request for a user: the request URI, the flow, and the `Route` headers
+/// (in order) when the contact is reached through proxies.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub uri: String,
     pub flow: Flow,
+    pub route: Vec<String>,
+}
+
+/// Splits the values of a header that may list several comma-separated name-addrs (`Path`,
+/// `Record-Route`) into one value each, in order: commas inside `<…>` or quotes do not
+/// split. Empty items are dropped.
+pub fn split_list<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in lines {
+        let (mut in_angle, mut in_quote, mut escaped) = (false, false, false);
+        let mut current = String::new();
+        for c in line.chars() {
+            if in_quote {
+                current.push(c);
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    in_quote = false;
+                }
+                continue;
+            }
+            match c {
+                '"' => in_quote = true,
+                '<' => in_angle = true,
+                '>' => in_angle = false,
+                ',' if !in_angle => {
+                    let item = current.trim();
+                    if !item.is_empty() {
+                        out.push(item.to_string());
+                    }
+                    current.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            current.push(c);
+        }
+        let item = current.trim();
+        if !item.is_empty() {
+            out.push(item.to_string());
+        }
+    }
+    out
 }
 
 /// Bindings by user (`alice@localhost`).
@@ -86,16 +140,20 @@ impl Bindings {
             .map(|b| Target {
                 uri: b.contact,
                 flow: b.flow,
+                route: b.route,
             })
             .collect()
     }
 
     /// Whether `flow` carries a live registration of `user` (requests on it need no digest).
+    /// Registrations made through a proxy (with a Path) do not count: the proxy's flow
+    /// carries every user behind it.
     pub fn is_registered_flow(&self, user: &str, flow: &Flow) -> bool {
         let now = Instant::now();
         self.by_user.get(user).is_some_and(|l| {
-            l.iter()
-                .any(|b| b.expires > now && b.flow.same(flow) && b.flow.is_open())
+            l.iter().any(|b| {
+                b.expires > now && b.route.is_empty() && b.flow.same(flow) && b.flow.is_open()
+            })
         })
     }
 
@@ -169,5 +227,27 @@ impl Bindings {
             self.by_user.remove_if(user, |_, l| l.is_empty());
         }
         empty
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_list;
+
+    #[test]
+    fn lists_split_on_commas_outside_angles_and_quotes() {
+        let got = split_list([
+            "<sip:a.example;lr>, \"x, \\\"y\" <sip:b.example;lr>",
+            "<sip:c.example;lr;foo=\"1,2\">",
+            " , ",
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                "<sip:a.example;lr>".to_string(),
+                "\"x, \\\"y\" <sip:b.example;lr>".to_string(),
+                "<sip:c.example;lr;foo=\"1,2\">".to_string(),
+            ]
+        );
     }
 }

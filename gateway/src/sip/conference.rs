@@ -3,7 +3,9 @@
 //! full document, then partial documents as people join, leave, change nick or role. Each
 //! subscription is a room watcher (not an occupant) with its own task that owns the dialog:
 //! refreshes re-send the full state, `Expires: 0` or expiry ends it with a terminated
-//! NOTIFY, and a subscriber that answers 481 or stops answering is dropped.
+//! NOTIFY, and a subscriber that answers 481 or stops answering is dropped. Behind a proxy
+//! that record-routes, the 2xx copies Record-Route and the NOTIFYs carry it (in order, as
+//! the UAS route set of RFC 3261 §12.1.1) as `Route`, so they travel through the proxy.
 
 use super::auth::authenticate_sender;
 use super::occupant::{Queued, SipSink};
@@ -65,6 +67,8 @@ struct Dialog {
     local_tag: String,
     call_id: String,
     cseq: u32,
+    /// The route set: the SUBSCRIBE's Record-Route values, in order.
+    route: Vec<String>,
 }
 
 /// Handles a SUBSCRIBE.
@@ -160,6 +164,7 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
         local_tag: local_tag.clone(),
         call_id: req.call_id().to_string(),
         cseq: 0,
+        route: super::bindings::split_list(req.header_values("Record-Route")),
     };
     let (control_tx, control_rx) = mpsc::channel(8);
     let key = (req.call_id().to_string(), local_tag);
@@ -422,7 +427,11 @@ async fn run(
 /// Sends one NOTIFY in the dialog; false when the subscriber is gone (481, timeout, …).
 async fn notify(svc: &SipService, dialog: &mut Dialog, state: &str, body: &str) -> bool {
     dialog.cseq += 1;
-    let built = RequestBuilder::notify(&dialog.remote_target)
+    let mut builder = RequestBuilder::notify(&dialog.remote_target);
+    for hop in &dialog.route {
+        builder = builder.header("Route", hop);
+    }
+    let built = builder
         .via(dialog.flow.transport.via_name(), &dialog.flow.local)
         .from(&dialog.local_uri, None, &dialog.local_tag)
         .to(&dialog.remote_uri, None, Some(&dialog.remote_tag))

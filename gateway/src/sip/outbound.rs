@@ -1,7 +1,8 @@
 //! Requests palaver originates (MESSAGEs to room occupants, NOTIFYs to subscribers): each runs
 //! as an RFC 3261 non-INVITE client transaction — retransmitted over UDP on timer E, given up
 //! on timer F (a timeout counts as 408) — and its final response is matched back by the top
-//! Via branch.
+//! Via branch. A target reached through proxies (a registration with `Path`) gets its route
+//! set as `Route` headers.
 
 use super::bindings::Target;
 use super::transport::Flow;
@@ -91,14 +92,20 @@ pub fn room_message(
     from_name: Option<&str>,
     body: &str,
 ) -> Option<OutgoingRequest> {
-    let built = RequestBuilder::message(&target.uri)
+    let mut builder = RequestBuilder::message(&target.uri)
         .via(target.flow.transport.via_name(), &target.flow.local)
         .from(
             from_uri,
             from_name,
             &palaver_dialects::sip::request::new_tag(),
         )
-        .to(to_aor, None, None)
+        .to(to_aor, None, None);
+    // A contact registered through proxies (RFC 3327): its Path values, in order, are the
+    // route; the flow is the one towards the first of them.
+    for hop in &target.route {
+        builder = builder.header("Route", hop);
+    }
+    let built = builder
         .body(palaver_dialects::pager::text::CONTENT_TYPE, body.as_bytes())
         .build();
     match built {

@@ -66,12 +66,15 @@ pub async fn on_message(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
         let resp = svc.reply(req, 404, "No Such Room");
         return svc.respond(req, flow, resp).await;
     };
+    // Through a proxy that record-routes, answers to an unregistered user go back the same
+    // way (the Record-Route values, in order, as seen by a UAS; RFC 3261 §12.1.1).
     let via = Target {
         uri: req
             .contact()
             .map(|c| c.uri.to_string())
             .unwrap_or_else(|| req.from().uri.to_string()),
         flow: flow.clone(),
+        route: super::bindings::split_list(req.header_values("Record-Route")),
     };
     let outcome = match parse_command(&text) {
         Ok(cmd) => {

@@ -3,6 +3,11 @@
 //! client) and in the store's `registrations` table (the location service other pool nodes
 //! read). Expiry is bounded by `sip.min_expires`/`sip.max_expires`; `Contact: *` with
 //! `Expires: 0` removes everything; a user left without bindings leaves the rooms it was in.
+//!
+//! Behind a proxy (RFC 3327) the REGISTER carries `Path`: its values become the binding's
+//! route set (requests to the contact go to the proxy with them as `Route`), and the 200
+//! echoes them with `Supported: path` (§5.3). The store's copy ignores Path: other pool nodes
+//! reach such a user through this node's live binding.
 
 use super::auth::{authenticate, local_user, Challenge};
 use super::bindings::Binding;
@@ -78,6 +83,7 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
     }
     let now_ms = crate::bootstrap::now_millis();
     let user_agent = req.header("User-Agent").unwrap_or_default();
+    let path = super::bindings::split_list(req.header_values("Path"));
     let mut removed_last = false;
     for (uri, expires, instance) in plan {
         let store = &svc.ctx.store;
@@ -88,6 +94,8 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
             }
             continue;
         }
+        // The durable copy has no Path column: it records where the REGISTER came from
+        // (the proxy, for a proxied one); the route set lives in the live binding only.
         let row = Registration {
             user: user.clone(),
             contact: uri.clone(),
@@ -114,9 +122,10 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
                 call_id: req.call_id().to_string(),
                 cseq,
                 instance,
+                route: path.clone(),
             },
         );
-        tracing::info!(user = %key, peer = %flow.peer, transport = flow.transport.as_str(), expires, "SIP registration");
+        tracing::info!(user = %key, peer = %flow.peer, transport = flow.transport.as_str(), expires, path = path.len(), "SIP registration");
     }
     let mut resp = svc.ok(req);
     let now = Instant::now();
@@ -133,6 +142,13 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
             contact.push_str(&format!(";+sip.instance=\"{instance}\""));
         }
         resp = resp.with_header("Contact", &contact);
+    }
+    if !path.is_empty() {
+        // RFC 3327 §5.3: the stored Path, so the UA (and proxies) see the route kept.
+        for hop in &path {
+            resp = resp.with_header("Path", hop);
+        }
+        resp = resp.with_header("Supported", "path");
     }
     svc.respond(req, flow, resp).await;
     if removed_last {
