@@ -51,6 +51,15 @@ pub struct SipConfig {
     pub md5_only_user_agents: Vec<String>,
     /// Concurrent TCP/TLS connections one IP address may hold (0: no cap).
     pub max_connections_per_ip: usize,
+    /// The user part of the group-chat lookup URI XCCOS clients INVITE first
+    /// (`sip:ocschat@<domain>`, pidgin-sipe's and Lync's default).
+    pub chat_lookup_user: String,
+    /// The chat pool URI `cmd:requri` answers (clients re-INVITE it); empty means
+    /// `sip:<chat_lookup_user>@<room domain>`.
+    pub chat_pool_uri: String,
+    /// Session interval (RFC 4028) of XCCOS sessions: clients refresh before it runs out
+    /// (at least 90; a client asking for less than 90 gets 422).
+    pub session_expires_secs: u32,
 }
 
 impl Default for SipConfig {
@@ -75,6 +84,9 @@ impl Default for SipConfig {
             idle_timeout_secs: 3_900,
             md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
             max_connections_per_ip: 1000,
+            chat_lookup_user: "ocschat".into(),
+            chat_pool_uri: String::new(),
+            session_expires_secs: 600,
         }
     }
 }
@@ -97,6 +109,15 @@ impl SipConfig {
             || self.default_expires > self.max_expires
         {
             anyhow::bail!("sip: need 0 < min_expires <= default_expires <= max_expires");
+        }
+        if self.session_expires_secs < 90 {
+            anyhow::bail!("sip.session_expires_secs must be at least 90 (RFC 4028 Min-SE)");
+        }
+        if self.chat_lookup_user.is_empty() || self.chat_lookup_user.contains(['@', ':']) {
+            anyhow::bail!("sip.chat_lookup_user must be a plain user part such as ocschat");
+        }
+        if !self.chat_pool_uri.is_empty() && !self.chat_pool_uri.starts_with("sip:") {
+            anyhow::bail!("sip.chat_pool_uri must be a sip: URI (or empty)");
         }
         if self.rate_per_sec == 0 || self.rate_burst == 0 {
             anyhow::bail!("sip.rate_per_sec and sip.rate_burst must be positive");

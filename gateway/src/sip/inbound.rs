@@ -1,7 +1,8 @@
 //! Every SIP message read from any transport arrives here: it is parsed (garbage gets a
 //! stateless 400/405/505/513), responses go to their client transaction, retransmitted
 //! requests get the response already sent, loops (Max-Forwards 0) get 483, and requests are
-//! dispatched by method to the registrar, the pager rooms or the conference service — except
+//! dispatched by method to the registrar, the pager rooms, the conference service or the
+//! XCCOS sessions (INVITE, ACK, INFO, UPDATE, BYE) — except
 //! on a draining pool node, which answers every request but OPTIONS 503 with Retry-After.
 
 use super::transport::Flow;
@@ -13,7 +14,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The methods palaver answers (the `Allow` header of 405s and OPTIONS).
-pub const ALLOW: &str = "REGISTER, MESSAGE, SUBSCRIBE, OPTIONS, ACK, CANCEL";
+pub const ALLOW: &str =
+    "REGISTER, MESSAGE, SUBSCRIBE, OPTIONS, ACK, CANCEL, INVITE, INFO, UPDATE, BYE";
 
 /// Seconds a client of a draining node is told to wait before it retries that node (it
 /// should try another one at once).
@@ -50,6 +52,7 @@ pub async fn on_message(svc: &Arc<SipService>, raw: Vec<u8>, flow: &Flow) {
         Dedupe::Pending | Dedupe::AckAbsorbed => return,
     }
     if message.method() == Some(Method::Ack) {
+        super::xccos::on_ack(svc, &message);
         return;
     }
     if message.max_forwards() == Some(0) {
@@ -71,6 +74,10 @@ pub async fn on_message(svc: &Arc<SipService>, raw: Vec<u8>, flow: &Flow) {
         Some(Method::Register) => super::registrar::on_register(svc, &message, flow).await,
         Some(Method::Message) => super::pager::on_message(svc, &message, flow).await,
         Some(Method::Subscribe) => super::conference::on_subscribe(svc, &message, flow).await,
+        Some(Method::Invite) => super::xccos::on_invite(svc, &message, flow).await,
+        Some(Method::Info | Method::Update | Method::Bye) => {
+            super::xccos::on_in_dialog(svc, &message, flow).await
+        }
         Some(Method::Options) => {
             let resp = svc
                 .ok(&message)

@@ -1,7 +1,8 @@
 //! The SIP front end (RFC 3261): UDP/TCP/TLS listeners, a digest-authenticating registrar
 //! whose location table lives in the store, pager rooms (`sip:room@conference.<domain>`:
 //! MESSAGE bodies are `#commands` or posts, RFC 3428) and RFC 4575 conference-event
-//! subscriptions. SIP occupants are ordinary room occupants: the room engine treats them
+//! subscriptions, and MS-XCCOSIP sessions (Lync/pidgin-sipe group chat, [`xccos`]). SIP
+//! occupants are ordinary room occupants: the room engine treats them
 //! exactly like XMPP ones.
 
 mod auth;
@@ -19,6 +20,7 @@ mod ratelimit;
 mod registrar;
 mod transport;
 mod udp_peers;
+mod xccos;
 
 pub use config::SipConfig;
 pub use transport::Transport;
@@ -67,6 +69,8 @@ pub struct SipService {
     pub udp_peers: udp_peers::UdpPeers,
     /// Concurrent TCP/TLS connections per source address.
     pub conn_limit: Arc<crate::conn_limit::ConnLimiter>,
+    /// XCCOS (Lync group chat) sessions by (Call-ID, our tag).
+    pub xccos: xccos::Sessions,
 }
 
 /// Bound SIP sockets, ready to serve.
@@ -164,6 +168,7 @@ impl SipService {
             xmpp,
             udp_peers: udp_peers::UdpPeers::default(),
             conn_limit: crate::conn_limit::ConnLimiter::new(ctx.config.sip.max_connections_per_ip),
+            xccos: xccos::Sessions::default(),
             ctx,
         })
     }
@@ -213,6 +218,7 @@ impl SipService {
     /// A stream connection closed: its bindings go, and users left unreachable leave rooms.
     pub async fn on_connection_closed(&self, connection: u64) {
         conference::end_on_connection(self, connection).await;
+        xccos::end_on_connection(self, connection).await;
         let (emptied, removed) = self.bindings.drop_connection(connection);
         self.forget_registrations(removed, emptied).await;
     }
