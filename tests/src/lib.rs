@@ -11,6 +11,7 @@
 //! by [`pool`], with a pool CA made at test time by `palaver-certs` as an operator's PKI would.
 
 pub mod baresip;
+pub mod kamailio;
 pub mod load_tool;
 pub mod pool;
 pub mod python;
@@ -19,6 +20,7 @@ pub mod scenario;
 pub mod server;
 pub mod sip_client;
 pub mod tls;
+pub mod xccos_client;
 pub mod xml;
 
 pub use raw_client::{RawClient, SaslOutcome};

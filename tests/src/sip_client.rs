@@ -22,6 +22,7 @@ mod client;
 mod dialog;
 pub mod digest;
 mod inbox;
+pub mod invite;
 mod io;
 mod transaction;
 
