@@ -1,0 +1,357 @@
+//! Lync group chat (MS-XCCOSIP, docs/xccos.md) end to end, as pidgin-sipe does it (the replay
+//! client `palaver_e2e::xccos_client`): alice signs in over TCP or TLS (lookup INVITE,
+//! `cmd:requri`, INVITE of the pool URI), lists the rooms, joins the lobby where bob (real
+//! slixmpp) and carol (SIP pager) already are, gets its members and history, and the three
+//! talk; carol leaving and alice parting show up on the other sides; a crash and reconnect
+//! rejoins the lobby. Then bad input: unknown commands, malformed envelopes, INFO outside a
+//! dialog, oversized messages, session timer limits, and a client that never answers.
+
+mod sip_common;
+
+use anyhow::{ensure, Context as _, Result};
+use palaver_e2e::python::{require_slixmpp, PyClient};
+use palaver_e2e::sip_client::Method;
+use palaver_e2e::xccos_client::{XccosClient, XccosEvent, LOOKUP_URI};
+use palaver_e2e::{must, password_of, SipTransport, Store, TestServer, STEP_TIMEOUT};
+use serde_json::{json, Value};
+use sip_common::{send_expect, sip, start, text_from};
+
+const LOBBY: &str = "ma-chan://localhost/lobby";
+
+/// A slixmpp occupant `user` of the lobby.
+async fn slixmpp_peer(server: &TestServer, user: &str) -> Result<PyClient> {
+    let addr = server.starttls_addr();
+    let mut peer = PyClient::spawn_interactive(
+        "muc_peer.py",
+        &[
+            "--host".into(),
+            addr.ip().to_string(),
+            "--port".into(),
+            addr.port().to_string(),
+            "--ca".into(),
+            server.ca_path().display().to_string(),
+            "--user".into(),
+            user.into(),
+            "--password".into(),
+            password_of(user),
+            "--room".into(),
+            "lobby".into(),
+            "--nick".into(),
+            user.into(),
+        ],
+    )
+    .await?;
+    peer.wait_event("joined")
+        .await
+        .with_context(|| format!("{user} (slixmpp) joining the lobby"))?;
+    Ok(peer)
+}
+
+/// Waits for an event `name` of a slixmpp peer for which `pred` holds.
+async fn wait_py(peer: &mut PyClient, name: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+    loop {
+        let event = peer.wait_event(name).await?;
+        if pred(&event) {
+            return Ok(event);
+        }
+    }
+}
+
+/// alice signed in to the chat server (lookup, requri, pool INVITE).
+async fn signed_in(
+    server: &TestServer,
+    transport: SipTransport,
+    user: &str,
+) -> Result<XccosClient> {
+    let mut c = XccosClient::connect_to(server, transport, user, &password_of(user)).await?;
+    c.start(LOOKUP_URI).await.context("sipe sign-in sequence")?;
+    Ok(c)
+}
+
+async fn scenario(server: &TestServer, transport: SipTransport) -> Result<()> {
+    let mut bob = slixmpp_peer(server, "bob").await?;
+    let mut carol = sip(server, SipTransport::Tcp, "carol").await?;
+    send_expect(&mut carol, "lobby", "#join carol", 200).await?;
+    wait_py(&mut bob, "presence", |e| {
+        e["nick"] == "carol" && e["type"] == "available"
+    })
+    .await?;
+    bob.send(&json!({"cmd": "send", "body": "said before alice came"}))
+        .await?;
+    wait_py(&mut bob, "groupchat", |e| {
+        e["body"] == "said before alice came"
+    })
+    .await?;
+
+    let mut alice = signed_in(server, transport, "alice").await?;
+    ensure!(
+        alice.pool_uri() == Some("sip:ocschat@conference.localhost"),
+        "rpl:requri named {:?}",
+        alice.pool_uri()
+    );
+    ensure!(alice.session_expires() == Some(600), "Session-Expires");
+
+    // The room list shows the lobby with its two occupants, public and logged.
+    let rooms = alice.rooms().await?;
+    let lobby = rooms
+        .iter()
+        .find(|r| r.uri == LOBBY)
+        .with_context(|| format!("lobby not listed: {rooms:?}"))?;
+    ensure!(
+        lobby.users == 2 && !lobby.private && lobby.logged,
+        "{lobby:?}"
+    );
+
+    // Joining shows the members (bob and carol by pseudonym: the lobby hides real addresses
+    // from non-moderators; alice herself by address) and the history.
+    let room = alice.join(LOBBY).await?;
+    ensure!(room.name == "Lobby", "room name {:?}", room.name);
+    let uris: Vec<&str> = room.members.iter().map(|m| m.uri.as_str()).collect();
+    for want in [
+        "sip:alice@localhost",
+        "sip:lobby~bob@conference.localhost",
+        "sip:lobby~carol@conference.localhost",
+    ] {
+        ensure!(uris.contains(&want), "members {uris:?} lack {want}");
+    }
+    ensure!(
+        room.history
+            .iter()
+            .any(|m| m.text == "said before alice came"
+                && m.author == "sip:lobby~bob@conference.localhost"),
+        "history: {:?}",
+        room.history
+    );
+    wait_py(&mut bob, "presence", |e| {
+        e["nick"] == "alice" && e["type"] == "available"
+    })
+    .await
+    .context("bob sees alice enter")?;
+
+    // alice → everyone (herself included, by her address); 200 means stored.
+    let status = alice.send(LOBBY, "hello from lync").await?;
+    ensure!(status == 200, "grpchat INFO answered {status}");
+    wait_py(&mut bob, "groupchat", |e| {
+        e["nick"] == "alice" && e["body"] == "hello from lync"
+    })
+    .await
+    .context("bob gets alice's post")?;
+    text_from(&mut carol, "lobby", "alice: hello from lync").await?;
+    let echo = alice
+        .wait_grpchat(|m| m.text == "hello from lync", STEP_TIMEOUT)
+        .await?;
+    ensure!(
+        echo.author == "sip:alice@localhost" && echo.room == LOBBY,
+        "{echo:?}"
+    );
+
+    // bob (XMPP) and carol (SIP pager) → alice.
+    bob.send(&json!({"cmd": "send", "body": "hi alice, bob here"}))
+        .await?;
+    let got = alice
+        .wait_grpchat(|m| m.text == "hi alice, bob here", STEP_TIMEOUT)
+        .await?;
+    ensure!(
+        got.author == "sip:lobby~bob@conference.localhost",
+        "{got:?}"
+    );
+    send_expect(&mut carol, "lobby", "carol says hi\nin two lines", 200).await?;
+    alice
+        .wait_grpchat(
+            |m| m.text.replace("\r\n", "\n") == "carol says hi\nin two lines",
+            STEP_TIMEOUT,
+        )
+        .await
+        .context("alice gets carol's post")?;
+
+    // carol leaves: alice is told; alice parts: bob sees her go.
+    send_expect(&mut carol, "lobby", "#leave", 200).await?;
+    alice
+        .wait_for(
+            "carol's ntc:part",
+            |e| matches!(e, XccosEvent::NoticePart { room, user } if room == LOBBY && user.contains("carol")),
+            STEP_TIMEOUT,
+        )
+        .await?;
+    let part = alice.part(LOBBY).await?;
+    ensure!(part.code == 200, "rpl:part {part:?}");
+    wait_py(&mut bob, "presence", |e| {
+        e["nick"] == "alice" && e["type"] == "unavailable"
+    })
+    .await
+    .context("bob sees alice part")?;
+
+    // Reconnecting after a crash rejoins the rooms she had open (sipe's bjoin).
+    alice.join(LOBBY).await?;
+    let old_call = alice.call_id().map(str::to_string);
+    alice.crash().await?;
+    let rejoined = alice.start(LOOKUP_URI).await?;
+    ensure!(
+        rejoined.iter().any(|r| r.uri == LOBBY),
+        "bjoin after reconnect: {rejoined:?}"
+    );
+    ensure!(
+        alice.call_id().map(str::to_string) != old_call,
+        "a new dialog"
+    );
+    bob.send(&json!({"cmd": "send", "body": "welcome back"}))
+        .await?;
+    alice
+        .wait_grpchat(|m| m.text == "welcome back", STEP_TIMEOUT)
+        .await
+        .context("the rejoined session gets the lobby's posts")?;
+
+    // What alice said is in the archive for XMPP users.
+    bob.send(&json!({"cmd": "mam", "max": 50})).await?;
+    let archive = bob.wait_event("archive").await?;
+    ensure!(
+        archive["bodies"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|x| x == "hello from lync")),
+        "MAM: {archive}"
+    );
+    ensure!(alice.bye().await? == 200, "BYE");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sipe_over_tcp_chats_with_slixmpp_and_a_sip_pager_user() {
+    must(require_slixmpp().await);
+    let server = start(Store::Sqlite, &["alice", "bob", "carol"]).await;
+    let result = scenario(&server, SipTransport::Tcp).await;
+    must(result.with_context(|| server.diagnostics()));
+}
+
+#[tokio::test]
+async fn sipe_over_tls_chats_with_slixmpp_and_a_sip_pager_user_on_postgres() {
+    must(require_slixmpp().await);
+    let server = start(Store::Postgres, &["alice", "bob", "carol"]).await;
+    let result = scenario(&server, SipTransport::Tls).await;
+    must(result.with_context(|| server.diagnostics()));
+}
+
+/// Sends `inner` wrapped in an envelope in `alice`'s dialog; returns the INFO's status.
+async fn raw_info(alice: &mut XccosClient, body: &str) -> Result<u16> {
+    let mut dialog = alice.dialog().cloned().context("no dialog")?;
+    let r = alice
+        .sip()
+        .info(&mut dialog, &[], "text/plain", body.as_bytes())
+        .await?;
+    Ok(r.code)
+}
+
+async fn bad_input(server: &TestServer) -> Result<()> {
+    let mut alice = signed_in(server, SipTransport::Tcp, "alice").await?;
+    alice.join(LOBBY).await?;
+
+    // An unknown command gets an error code; the session goes on.
+    let reply = alice
+        .call(
+            r#"<cmd id="cmd:frobnicate" seqid="7"><data/></cmd>"#,
+            "rpl:frobnicate",
+        )
+        .await?;
+    ensure!(reply.code == 501, "unknown command: {reply:?}");
+    // A command missing its channel: 400; a channel that does not exist: 404.
+    let reply = alice
+        .call(r#"<cmd id="cmd:join" seqid="1"><data/></cmd>"#, "rpl:join")
+        .await?;
+    ensure!(reply.code == 400, "join without channel: {reply:?}");
+    let reply = alice
+        .call(
+            r#"<cmd id="cmd:join" seqid="1"><data><chanid key="0" domain="localhost" value="no-such-room"/></data></cmd>"#,
+            "rpl:join",
+        )
+        .await?;
+    ensure!(reply.code == 404, "unknown channel: {reply:?}");
+
+    // Malformed XCCOS (not XML, DTD with an entity, wrong root): 400 to the INFO.
+    for body in [
+        "<xccos ver=\"1\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd",
+        "<!DOCTYPE x [<!ENTITY e \"boom\">]><xccos xmlns=\"urn:parlano:xml:ns:xccos\">&e;</xccos>",
+        "<hello/>",
+    ] {
+        let code = raw_info(&mut alice, body).await?;
+        ensure!(code == 400, "{body:?} answered {code}");
+    }
+
+    // A grpchat over the announced limit: 413 to the INFO and an error reply; nothing posted.
+    let info = alice.server_info().await?;
+    let limit: usize = info
+        .data
+        .as_ref()
+        .and_then(|d| d.children().find(|c| c.name == "sib"))
+        .and_then(|s| s.attr("messageSizeLimit"))
+        .and_then(|v| v.parse().ok())
+        .context("messageSizeLimit")?;
+    let status = alice.send(LOBBY, &"x".repeat(limit + 1)).await?;
+    ensure!(status == 413, "oversized grpchat answered {status}");
+    let reply = alice
+        .wait_for(
+            "rpl:grpchat",
+            |e| matches!(e, XccosEvent::Reply(r) if r.id == "rpl:grpchat"),
+            STEP_TIMEOUT,
+        )
+        .await?;
+    ensure!(
+        matches!(&reply, XccosEvent::Reply(r) if r.code == 413),
+        "{reply:?}"
+    );
+    ensure!(
+        alice.send(LOBBY, "still here").await? == 200,
+        "session kept"
+    );
+
+    // INFO outside the dialog (a to-tag we never gave): 481.
+    let mut stray = alice.dialog().cloned().context("dialog")?;
+    stray.remote_tag = Some("not-ours".into());
+    let r = alice
+        .sip()
+        .info(
+            &mut stray,
+            &[],
+            "text/plain",
+            b"<xccos xmlns=\"urn:parlano:xml:ns:xccos\"/>",
+        )
+        .await?;
+    ensure!(r.code == 481, "INFO outside the dialog: {}", r.code);
+
+    // Session timer: UPDATE refreshes (200 with Session-Expires); below Min-SE is 422.
+    ensure!(alice.refresh().await? == 200, "UPDATE");
+    let mut dialog = alice.dialog().cloned().context("dialog")?;
+    let r = alice
+        .sip()
+        .dialog_request(
+            &mut dialog,
+            Method::Update,
+            &[("Session-Expires", "30")],
+            None,
+        )
+        .await?;
+    ensure!(
+        r.code == 422 && r.header("Min-SE") == Some("90"),
+        "UPDATE with 30 s: {} {:?}",
+        r.code,
+        r.header("Min-SE")
+    );
+    ensure!(alice.bye().await? == 200, "BYE");
+    // After BYE the dialog is gone: 481.
+    let r = alice
+        .sip()
+        .info(
+            &mut dialog,
+            &[],
+            "text/plain",
+            b"<xccos xmlns=\"urn:parlano:xml:ns:xccos\"/>",
+        )
+        .await?;
+    ensure!(r.code == 481, "INFO after BYE: {}", r.code);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_xccos_input_gets_errors_and_the_session_survives() {
+    let server = start(Store::Sqlite, &["alice"]).await;
+    let result = bad_input(&server).await;
+    must(result.with_context(|| server.diagnostics()));
+}
