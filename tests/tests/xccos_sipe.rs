@@ -4,17 +4,19 @@
 //! slixmpp) and carol (SIP pager) already are, gets its members and history, and the three
 //! talk; carol leaving and alice parting show up on the other sides; a crash and reconnect
 //! rejoins the lobby. Then bad input: unknown commands, malformed envelopes, INFO outside a
-//! dialog, oversized messages, session timer limits, and a client that never answers.
+//! dialog, oversized messages, session timer limits, and a client that never answers palaver's
+//! INFOs (the room goes on without it; it is dropped after two INFO timeouts).
 
 mod sip_common;
 
 use anyhow::{ensure, Context as _, Result};
 use palaver_e2e::python::{require_slixmpp, PyClient};
-use palaver_e2e::sip_client::Method;
+use palaver_e2e::sip_client::{AutoReply, Method};
 use palaver_e2e::xccos_client::{XccosClient, XccosEvent, LOOKUP_URI};
 use palaver_e2e::{must, password_of, SipTransport, Store, TestServer, STEP_TIMEOUT};
 use serde_json::{json, Value};
 use sip_common::{send_expect, sip, start, text_from};
+use std::time::{Duration, Instant};
 
 const LOBBY: &str = "ma-chan://localhost/lobby";
 
@@ -353,5 +355,63 @@ async fn bad_input(server: &TestServer) -> Result<()> {
 async fn bad_xccos_input_gets_errors_and_the_session_survives() {
     let server = start(Store::Sqlite, &["alice"]).await;
     let result = bad_input(&server).await;
+    must(result.with_context(|| server.diagnostics()));
+}
+
+async fn silent_client(server: &TestServer) -> Result<()> {
+    let lobby = palaver_e2e::room_jid("lobby");
+    let mut bob = sip_common::xmpp(server, "bob").await?;
+    bob.join(&lobby, "bob", None).await?.joined()?;
+    let mut carol = sip(server, SipTransport::Tcp, "carol").await?;
+    send_expect(&mut carol, "lobby", "#join carol", 200).await?;
+
+    // alice opens a session and joins, then never answers palaver's INFOs.
+    let mut alice = sip(server, SipTransport::Tcp, "alice").await?;
+    alice.set_auto_reply(AutoReply::Ignore);
+    let mut dialog = alice.invite(LOOKUP_URI, &[], None).await?;
+    let join = "<xccos ver=\"1\" envid=\"1\" xmlns=\"urn:parlano:xml:ns:xccos\"><cmd id=\"cmd:join\" seqid=\"1\"><data><chanid key=\"0\" domain=\"localhost\" value=\"lobby\"/></data></cmd></xccos>";
+    let r = alice
+        .info(&mut dialog, &[], "text/plain", join.as_bytes())
+        .await?;
+    ensure!(r.code == 200, "join INFO: {}", r.code);
+    sip_common::presence(&mut bob, &lobby, "alice", true).await?;
+
+    // The room does not wait for her: posts flow between the others at once (a room held up
+    // by her would deliver nothing before her first INFO timed out, 32 s).
+    let started = Instant::now();
+    for i in 0..5 {
+        let text = format!("busy room {i}");
+        bob.say(&lobby, &text).await?;
+        text_from(&mut carol, "lobby", &format!("bob: {text}")).await?;
+    }
+    ensure!(
+        started.elapsed() < Duration::from_secs(25),
+        "posts were held up by the silent client: {:?}",
+        started.elapsed()
+    );
+
+    // After two unanswered INFOs (32 s each, RFC 3261 timer F) her session ends.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match sip_common::presence(&mut bob, &lobby, "alice", false).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() > deadline => {
+                return Err(e.context("the silent client was never dropped"))
+            }
+            Err(_) => {}
+        }
+    }
+    let gone = started.elapsed();
+    ensure!(
+        gone >= Duration::from_secs(30),
+        "dropped after {gone:?}: sooner than one INFO timeout"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_is_dropped_without_blocking_the_room() {
+    let server = start(Store::Sqlite, &["alice", "bob", "carol"]).await;
+    let result = silent_client(&server).await;
     must(result.with_context(|| server.diagnostics()));
 }
