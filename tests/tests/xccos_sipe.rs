@@ -415,3 +415,66 @@ async fn a_client_that_never_answers_is_dropped_without_blocking_the_room() {
     let result = silent_client(&server).await;
     must(result.with_context(|| server.diagnostics()));
 }
+
+#[tokio::test]
+async fn sipe_over_udp_chats_with_slixmpp_and_a_sip_pager_user() {
+    must(require_slixmpp().await);
+    let server = start(Store::Sqlite, &["alice", "bob", "carol"]).await;
+    let result = scenario(&server, SipTransport::Udp).await;
+    must(result.with_context(|| server.diagnostics()));
+}
+
+async fn stale_dialog(server: &TestServer) -> Result<()> {
+    let lobby = palaver_e2e::room_jid("lobby");
+    let mut bob = sip_common::xmpp(server, "bob").await?;
+    bob.join(&lobby, "bob", None).await?.joined()?;
+    // alice's client restarts its group chat on the same UDP socket without ending the old
+    // dialog (as after a network change): the old session still sends her the lobby's posts.
+    let mut alice = signed_in(server, SipTransport::Udp, "alice").await?;
+    alice.join(LOBBY).await?;
+    let old = alice.call_id().context("old dialog")?.to_string();
+    alice.start(LOOKUP_URI).await?;
+    alice.join(LOBBY).await?;
+
+    bob.say(&lobby, "first").await?;
+    alice
+        .wait_grpchat(|m| m.text == "first", STEP_TIMEOUT)
+        .await?;
+    // The obsolete dialog's INFO is answered 487 (sipe does so) and palaver ends that session.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !alice
+        .server_infos()
+        .iter()
+        .any(|i| i.message.call_id() == old && i.answered == Some(487))
+    {
+        ensure!(Instant::now() < deadline, "no INFO on the old dialog");
+        let _ = alice.next_event(Duration::from_millis(200)).await;
+    }
+    bob.say(&lobby, "second").await?;
+    alice
+        .wait_grpchat(|m| m.text == "second", STEP_TIMEOUT)
+        .await?;
+    let _ = alice.next_event(Duration::from_secs(1)).await;
+    let on_old = alice
+        .server_infos()
+        .iter()
+        .filter(|i| {
+            i.message.call_id() == old && i.message.body().windows(6).any(|w| w == b"second")
+        })
+        .count();
+    ensure!(on_old == 0, "the ended session still sent {on_old} INFO(s)");
+    // alice is still in the lobby through her new session.
+    ensure!(
+        alice.send(LOBBY, "still in").await? == 200,
+        "new session posts"
+    );
+    bob.wait_groupchat(&lobby, "still in").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_info_answered_487_ends_the_stale_session() {
+    let server = start(Store::Sqlite, &["alice", "bob"]).await;
+    let result = stale_dialog(&server).await;
+    must(result.with_context(|| server.diagnostics()));
+}
