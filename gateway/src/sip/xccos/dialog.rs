@@ -3,6 +3,7 @@
 //! make server INFOs travel back through any proxy in front of palaver — plus building those
 //! in-dialog INFO/BYE requests and the SDP answer of the 200.
 
+use crate::sip::bindings::split_list;
 use crate::sip::transport::{Flow, Transport};
 use palaver_dialects::sip::{Method, OutgoingRequest, RequestBuilder, SipMessage};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,10 +44,7 @@ impl Dialog {
             local_uri,
             remote_uri: invite.from().uri.to_string(),
             remote_target: contact.uri.to_string(),
-            route: invite
-                .header_values("Record-Route")
-                .flat_map(split_header_list)
-                .collect(),
+            route: split_list(invite.header_values("Record-Route")),
             cseq: AtomicU32::new(0),
         })
     }
@@ -103,28 +101,6 @@ pub fn contact_for(local_uri: &str, flow: &Flow) -> String {
     format!("{scheme}:{user}@{}{transport}", flow.local)
 }
 
-/// The entries of a comma-separated header value (`<a>, <b>`), commas inside `<…>` or quotes
-/// kept.
-fn split_header_list(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
-    for (i, c) in value.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '<' if !quoted => depth += 1,
-            '>' if !quoted => depth -= 1,
-            ',' if !quoted && depth <= 0 => {
-                out.push(value[start..i].trim().to_string());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(value[start..].trim().to_string());
-    out.retain(|s| !s.is_empty());
-    out
-}
-
 /// The SDP answer to an offer of an `m=message` session (what Lync answers): the same
 /// media line at our address, accepting plain text.
 pub fn sdp_answer(flow: &Flow, local_uri: &str) -> String {
@@ -140,19 +116,4 @@ pub fn sdp_answer(flow: &Flow, local_uri: &str) -> String {
         "v=0\r\no=- 0 0 IN {family} {host}\r\ns=session\r\nc=IN {family} {host}\r\nt=0 0\r\n\
          m=message {port} sip {local_uri}\r\na=accept-types:text/plain\r\n"
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_header_list;
-
-    #[test]
-    fn record_route_lists_split_on_top_level_commas_only() {
-        assert_eq!(
-            split_header_list("<sip:a;lr>, <sip:b;lr;x=\"1,2\">,<sip:c,d;lr>"),
-            vec!["<sip:a;lr>", "<sip:b;lr;x=\"1,2\">", "<sip:c,d;lr>"]
-        );
-        assert_eq!(split_header_list(" <sip:p;lr> "), vec!["<sip:p;lr>"]);
-        assert!(split_header_list("").is_empty());
-    }
 }
