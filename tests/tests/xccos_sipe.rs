@@ -478,3 +478,68 @@ async fn an_info_answered_487_ends_the_stale_session() {
     let result = stale_dialog(&server).await;
     must(result.with_context(|| server.diagnostics()));
 }
+
+async fn removed(server: &TestServer) -> Result<()> {
+    let room = palaver_e2e::room_jid("doomed");
+    let chan = "ma-chan://localhost/doomed";
+    let mut bob = sip_common::xmpp(server, "bob").await?;
+    sip_common::create_room(
+        &mut bob,
+        "bob",
+        &room,
+        &[
+            ("muc#roomconfig_whois", "anyone"),
+            ("muc#roomconfig_publicroom", "1"),
+        ],
+    )
+    .await?;
+    let mut alice = signed_in(server, SipTransport::Tcp, "alice").await?;
+    let joined = alice.join(chan).await?;
+    // whois anyone: alice sees bob by his address, as a channel operator (owner).
+    ensure!(
+        joined.member("sip:bob@localhost").is_some_and(|m| m.chanop),
+        "members {:?}",
+        joined.members
+    );
+    let own_departure = |e: &XccosEvent| matches!(e, XccosEvent::NoticePart { room, user } if room == chan && user == "sip:alice@localhost");
+
+    // bob kicks alice: she is shown her own departure.
+    let id = bob.new_id();
+    bob.iq_ok(&format!(
+        "<iq type='set' to='{room}' id='{id}'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='alice' role='none'/></query></iq>"
+    ))
+    .await?;
+    alice
+        .wait_for("ntc:part of alice (kicked)", own_departure, STEP_TIMEOUT)
+        .await?;
+    ensure!(
+        alice.send(chan, "after the kick").await? != 200,
+        "a kicked client posts"
+    );
+
+    // She comes back; bob destroys the room: her own departure again.
+    alice.join(chan).await?;
+    let id = bob.new_id();
+    bob.iq_ok(&format!(
+        "<iq type='set' to='{room}' id='{id}'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy><reason>closing</reason></destroy></query></iq>"
+    ))
+    .await?;
+    alice
+        .wait_for("ntc:part of alice (destroyed)", own_departure, STEP_TIMEOUT)
+        .await?;
+    let reply = alice
+        .call(
+            r#"<cmd id="cmd:join" seqid="1"><data><chanid key="0" domain="localhost" value="doomed"/></data></cmd>"#,
+            "rpl:join",
+        )
+        .await?;
+    ensure!(reply.code == 404, "joining the destroyed room: {reply:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_kick_or_a_destroyed_room_shows_as_the_clients_own_departure() {
+    let server = start(Store::Sqlite, &["alice", "bob"]).await;
+    let result = removed(&server).await;
+    must(result.with_context(|| server.diagnostics()));
+}

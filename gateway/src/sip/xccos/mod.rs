@@ -123,6 +123,7 @@ pub async fn on_invite(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
     );
     tracing::info!(user = %user, peer = %flow.peer, call_id = %req.call_id(), "XCCOS session opens");
     metrics::counter!("palaver_xccos_sessions_total").increment(1);
+    metrics::gauge!("palaver_xccos_sessions").set(svc.xccos.len() as f64);
     let bytes = resp
         .with_header("Server", concat!("palaver/", env!("CARGO_PKG_VERSION")))
         .to_bytes();

@@ -177,7 +177,11 @@ impl RoomState {
                 }
                 Outcome::None
             }
-            RoomEventKind::Destroyed { .. } => Outcome::Ended(None),
+            RoomEventKind::Destroyed { .. } => {
+                // Shown as our own departure: the client closes the room.
+                let notice = encode::notice_part(&self.channel, &format!("sip:{me}"));
+                Outcome::Ended(Some(element_bytes(&notice)))
+            }
             _ => Outcome::None,
         }
     }

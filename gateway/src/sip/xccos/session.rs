@@ -325,6 +325,7 @@ impl SessionTask {
         self.svc
             .xccos
             .remove_if(&key, |_, s| Arc::ptr_eq(s, session));
+        metrics::gauge!("palaver_xccos_sessions").set(self.svc.xccos.len() as f64);
         for room in self.rooms.keys() {
             let cmd = RoomCommand::Leave {
                 client: session.client,
