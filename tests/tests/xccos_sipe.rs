@@ -543,3 +543,32 @@ async fn a_kick_or_a_destroyed_room_shows_as_the_clients_own_departure() {
     let result = removed(&server).await;
     must(result.with_context(|| server.diagnostics()));
 }
+
+async fn invitations(server: &TestServer) -> Result<()> {
+    let mut carol = sip(server, SipTransport::Tcp, "carol").await?;
+    send_expect(&mut carol, "lobby", "#join carol", 200).await?;
+    let mut alice = signed_in(server, SipTransport::Tcp, "alice").await?;
+    let getinv = r#"<cmd id="cmd:getinv" seqid="1"><data><inv inviteId="1" domain="localhost"/></data></cmd>"#;
+    let none = alice.call(getinv, "rpl:getinv").await?;
+    ensure!(
+        none.code == 200 && !none.data_xml().contains("<inv"),
+        "{none:?}"
+    );
+    send_expect(&mut carol, "lobby", "#invite sip:alice@localhost", 200).await?;
+    let pending = alice.call(getinv, "rpl:getinv").await?;
+    let xml = pending.data_xml();
+    ensure!(
+        pending.code == 200
+            && xml.contains("ma-chan://localhost/lobby")
+            && xml.contains("sip:carol@localhost"),
+        "getinv after carol's #invite: {xml}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn getinv_lists_pending_invitations() {
+    let server = start(Store::Sqlite, &["alice", "carol"]).await;
+    let result = invitations(&server).await;
+    must(result.with_context(|| server.diagnostics()));
+}
