@@ -494,6 +494,18 @@ async fn removed(server: &TestServer) -> Result<()> {
     )
     .await?;
     let mut alice = signed_in(server, SipTransport::Tcp, "alice").await?;
+    // An extended search shows the room's standing managers: bob owns it.
+    let found = alice
+        .call(
+            r#"<cmd id="cmd:chansrch" seqid="1"><data><qib qtype="BYNAME" criteria="doomed" extended="true"/></data></cmd>"#,
+            "rpl:chansrch",
+        )
+        .await?;
+    let xml = found.data_xml();
+    ensure!(
+        xml.contains("sip:bob@localhost") && xml.contains("12276") && xml.contains(chan),
+        "extended chansrch: {xml}"
+    );
     let joined = alice.join(chan).await?;
     // whois anyone: alice sees bob by his address, as a channel operator (owner).
     ensure!(

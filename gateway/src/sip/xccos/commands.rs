@@ -1,6 +1,6 @@
 //! The commands of an XCCOS session, run by its task in order: `requri` (the pool URI),
 //! `getserverinfo` (limits, category root), `chansrch` (public rooms by name or category,
-//! with live occupant counts), `join`/`bjoin` (answered when each room's join sequence has
+//! with live occupant counts; `extended` adds each room's members and managers), `join`/`bjoin` (answered when each room's join sequence has
 //! ended, with its members), `bccontext` (the last messages from the archive), `part` and
 //! `getinv` (pending invitations). Anything else is answered 501 and the session goes on.
 
@@ -10,14 +10,18 @@ use palaver_core::engine::{
     validate_room_name, ClientProtocol, ClientRef, HistoryRequest, JoinRequest, RoomCommand,
     RoomError, RoomInfo,
 };
-use palaver_core::model::{Category, HistoryQuery, Whois};
+use palaver_core::model::{Affiliation, Category, HistoryQuery, Whois};
 use palaver_dialects::xccos::addr::{category_uri, channel_uri, parse_channel_uri, ChanId};
-use palaver_dialects::xccos::encode::{self, ChannelInfo, ChatMessage, ReplyTo, ServerInfo};
+use palaver_dialects::xccos::encode::{
+    self, ChannelInfo, ChatMessage, Member, ReplyTo, ServerInfo,
+};
 use palaver_dialects::xccos::{Command, CommandKind, Resp};
 use std::sync::Arc;
 
 /// Most rooms one search returns (told to clients in `getserverinfo`).
 pub const SEARCH_LIMIT: u32 = 999;
+/// Most rooms an extended search lists with their members and managers.
+const EXTENDED_ROOMS: usize = 100;
 
 /// A stable UUID-shaped id derived from `what` and the domain (the category root, the
 /// database version).
@@ -96,8 +100,12 @@ impl SessionTask {
             CommandKind::Search {
                 by_category,
                 criteria,
-                ..
+                extended,
             } => match self.search(by_category, &criteria).await {
+                Ok(found) if extended => {
+                    let rooms = self.with_members(found).await;
+                    self.reply(&to, Resp::OK, encode::join_data(&rooms));
+                }
                 Ok(found) => self.reply(&to, Resp::OK, encode::search_data(&found)),
                 Err(resp) => self.reply(&to, resp, encode::empty_data()),
             },
@@ -190,6 +198,35 @@ impl SessionTask {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out.truncate(SEARCH_LIMIT as usize);
         Ok(out)
+    }
+
+    /// The rooms of an extended search with their standing members: managers (owners and
+    /// admins, as channel operators) and members, from the stored affiliations. Only the
+    /// first [`EXTENDED_ROOMS`] rooms get them (two store reads each).
+    async fn with_members(&self, rooms: Vec<ChannelInfo>) -> Vec<(ChannelInfo, Vec<Member>)> {
+        let store = &self.svc.ctx.store;
+        let mut out = Vec::with_capacity(rooms.len());
+        for (i, room) in rooms.into_iter().enumerate() {
+            let mut members = Vec::new();
+            let name = parse_channel_uri(&room.uri).map(|(_, v)| v.to_string());
+            if let (true, Some(name)) = (i < EXTENDED_ROOMS, name) {
+                if let Ok(Some(record)) = store.get_room(&name).await {
+                    for a in store.affiliations(record.id).await.unwrap_or_default() {
+                        let chanop = match a.affiliation {
+                            Affiliation::Owner | Affiliation::Admin => true,
+                            Affiliation::Member => false,
+                            _ => continue,
+                        };
+                        members.push(Member {
+                            uri: format!("sip:{}", a.user),
+                            chanop,
+                        });
+                    }
+                }
+            }
+            out.push((room, members));
+        }
+        out
     }
 
     async fn join(&mut self, to: &ReplyTo<'_>, channels: Vec<ChanId>) {
