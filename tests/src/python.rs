@@ -4,7 +4,9 @@
 //! per line (`{"event": NAME, …}`) for what its users saw and exits non-zero on failure; the
 //! Rust test reads the events as they come (to act between steps, e.g. restart the server)
 //! and asserts on them. Every run has a hard time limit after which the script is killed.
+//! [`muc_peer`] starts the interactive room occupant `muc_peer.py` of the cross-protocol tests.
 
+use crate::server::TestServer;
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -231,6 +233,21 @@ impl PyClient {
         }
     }
 
+    /// Reads events until one named `name` for which `pred` holds (returned), skipping the
+    /// others; fails as [`PyClient::wait_event`] does.
+    pub async fn wait_event_where(
+        &mut self,
+        name: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        loop {
+            let event = self.wait_event(name).await?;
+            if pred(&event) {
+                return Ok(event);
+            }
+        }
+    }
+
     /// Reads the remaining events and waits for the script to exit.
     pub async fn finish(mut self) -> Result<PyRun> {
         self.stdin = None;
@@ -258,6 +275,37 @@ impl PyClient {
         let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
         describe(&self.events, &self.other, &stderr)
     }
+}
+
+/// A slixmpp occupant (`tests/clients/muc_peer.py`, interactive) of `room` (its local part on
+/// the MUC domain) as `user` with nick `user`: logged in to `server` over STARTTLS with the
+/// password [`crate::password_of`], and seen to have joined.
+pub async fn muc_peer(server: &TestServer, user: &str, room: &str) -> Result<PyClient> {
+    let addr = server.starttls_addr();
+    let mut peer = PyClient::spawn_interactive(
+        "muc_peer.py",
+        &[
+            "--host".into(),
+            addr.ip().to_string(),
+            "--port".into(),
+            addr.port().to_string(),
+            "--ca".into(),
+            server.ca_path().display().to_string(),
+            "--user".into(),
+            user.into(),
+            "--password".into(),
+            crate::password_of(user),
+            "--room".into(),
+            room.into(),
+            "--nick".into(),
+            user.into(),
+        ],
+    )
+    .await?;
+    peer.wait_event("joined")
+        .await
+        .with_context(|| format!("{user} (slixmpp) joining {room}"))?;
+    Ok(peer)
 }
 
 fn describe(events: &[Value], other: &[String], stderr: &str) -> String {

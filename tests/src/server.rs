@@ -10,14 +10,15 @@
 //! silently runs old code.
 //!
 //! SIP: the configuration asks for one loopback UDP, TCP and TLS listener (`[sip]`, port 0) and
-//! [`TestServer::sip_udp`], [`TestServer::sip_tcp`] and [`TestServer::sip_tls`] return what the
-//! server announced (`palaver: listening sip-udp ADDR` …); `ServerOptions::sip_extra` adds keys to
-//! that table.
+//! [`TestServer::sip_udp`], [`TestServer::sip_tcp`] and [`TestServer::sip_tls`] (or
+//! [`TestServer::sip_addr`] for a [`SipTransport`]) return what the server announced
+//! (`palaver: listening sip-udp ADDR` …); `ServerOptions::sip_extra` adds keys to that table.
 //!
 //! PostgreSQL: `$PALAVER_TEST_PG`, else `$DATABASE_URL`; each server gets its own schema
 //! (`schema=t_<random>` in the store URL), dropped again (with `psql`, best effort) at the end.
 //! A PostgreSQL test fails when neither variable is set: it never skips.
 
+use crate::sip_client::SipTransport;
 use anyhow::{anyhow, bail, Context as _, Result};
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -402,6 +403,17 @@ impl TestServer {
     #[track_caller]
     pub fn sip_tcp(&self) -> SocketAddr {
         self.sip_listener(self.sip_tcp, "sip-tcp")
+    }
+
+    /// The SIP listener for `transport` ([`TestServer::sip_udp`], [`TestServer::sip_tcp`] or
+    /// [`TestServer::sip_tls`]); panics when none was announced.
+    #[track_caller]
+    pub fn sip_addr(&self, transport: SipTransport) -> SocketAddr {
+        match transport {
+            SipTransport::Udp => self.sip_udp(),
+            SipTransport::Tcp => self.sip_tcp(),
+            SipTransport::Tls => self.sip_tls(),
+        }
     }
 
     /// The HTTPS listener, when [`ServerOptions::https`] asked for one.

@@ -82,13 +82,19 @@ impl XccosClient {
         password: &str,
         ca: &Path,
     ) -> Result<XccosClient> {
-        let mut sip = SipClient::connect(transport, server, user, password, ca).await?;
+        let sip = SipClient::connect(transport, server, user, password, ca).await?;
+        Ok(XccosClient::over(sip, user, password, ca))
+    }
+
+    /// The client over `sip` (connected as `user` with `password`, trusting `ca`), which it
+    /// answers by dialog from now on.
+    fn over(mut sip: SipClient, user: &str, password: &str, ca: &Path) -> XccosClient {
         let answers = sip.answer_by_dialog();
-        Ok(XccosClient {
+        XccosClient {
+            transport: sip.transport(),
+            server: sip.server_addr(),
             sip,
             answers,
-            transport,
-            server,
             user: user.to_string(),
             password: password.to_string(),
             ca: ca.to_path_buf(),
@@ -103,7 +109,7 @@ impl XccosClient {
             events: VecDeque::new(),
             infos: Vec::new(),
             timeout: crate::STEP_TIMEOUT,
-        })
+        }
     }
 
     /// [`XccosClient::connect`] to `server`'s SIP listener for `transport`.
@@ -113,12 +119,8 @@ impl XccosClient {
         user: &str,
         password: &str,
     ) -> Result<XccosClient> {
-        let addr = match transport {
-            SipTransport::Udp => server.sip_udp(),
-            SipTransport::Tcp => server.sip_tcp(),
-            SipTransport::Tls => server.sip_tls(),
-        };
-        XccosClient::connect(transport, addr, user, password, &server.ca_path()).await
+        let sip = SipClient::connect_to(server, transport, user, password).await?;
+        Ok(XccosClient::over(sip, user, password, &server.ca_path()))
     }
 
     /// Opens the group-chat session through `lookup_uri` (see the module doc); returns the

@@ -9,13 +9,18 @@ pub use palaver_dialects::xmpp::element::Element as XmlElement;
 
 /// Escapes text for use in element content or a single- or double-quoted attribute.
 pub fn esc(s: &str) -> String {
+    esc_with(s, "&apos;")
+}
+
+/// [`esc`] writing `'` as `apos` (pidgin-sipe's `g_markup_escape_text` writes `&#39;`).
+pub fn esc_with(s: &str, apos: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
+            '\'' => out.push_str(apos),
             '"' => out.push_str("&quot;"),
             c => out.push(c),
         }

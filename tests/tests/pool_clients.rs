@@ -7,52 +7,19 @@
 use anyhow::{Context as _, Result};
 use palaver_e2e::baresip::{require_baresip, Baresip, BaresipAccount, Transport};
 use palaver_e2e::pool::{self, PoolCa, PoolSpec, SharedPool, THREE};
-use palaver_e2e::python::{require_slixmpp, PyClient};
+use palaver_e2e::python::{muc_peer, require_slixmpp, PyClient};
 use palaver_e2e::{must, password_of, STEP_TIMEOUT};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(20);
 const LOBBY: &str = "sip:lobby@conference.localhost";
 
-/// Reads the peer's events until one named `name` satisfies `pred`.
-async fn wait_py(peer: &mut PyClient, name: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
-    loop {
-        let event = peer.wait_event(name).await?;
-        if pred(&event) {
-            return Ok(event);
-        }
-    }
-}
-
 /// A slixmpp occupant `user` of `lobby` logged in to node `id`.
 async fn peer_on(pool: &SharedPool, id: &str, user: &str) -> Result<PyClient> {
-    let node = pool.node(id)?;
-    let addr = node.starttls_addr();
-    let mut peer = PyClient::spawn_interactive(
-        "muc_peer.py",
-        &[
-            "--host".into(),
-            addr.ip().to_string(),
-            "--port".into(),
-            addr.port().to_string(),
-            "--ca".into(),
-            node.ca_path().display().to_string(),
-            "--user".into(),
-            user.into(),
-            "--password".into(),
-            password_of(user),
-            "--room".into(),
-            "lobby".into(),
-            "--nick".into(),
-            user.into(),
-        ],
-    )
-    .await?;
-    peer.wait_event("joined")
+    muc_peer(pool.node(id)?, user, "lobby")
         .await
-        .with_context(|| format!("{user} joining lobby through {id}"))?;
-    Ok(peer)
+        .with_context(|| format!("{user} through {id}"))
 }
 
 #[tokio::test]
@@ -67,7 +34,7 @@ async fn slixmpp_and_baresip_on_three_nodes_share_a_room() {
     let result = async {
         let mut bob = peer_on(&pool, "n2", "bob").await?;
         let mut dave = peer_on(&pool, "n3", "dave").await?;
-        wait_py(&mut bob, "presence", |e| {
+        bob.wait_event_where("presence", |e| {
             e["nick"] == "dave" && e["type"] == "available"
         })
         .await
@@ -75,14 +42,14 @@ async fn slixmpp_and_baresip_on_three_nodes_share_a_room() {
 
         bob.send(&json!({"cmd": "send", "body": "from bob on n2"}))
             .await?;
-        wait_py(&mut dave, "groupchat", |e| {
+        dave.wait_event_where("groupchat", |e| {
             e["nick"] == "bob" && e["body"] == "from bob on n2"
         })
         .await
         .context("dave (n3) gets bob's message")?;
         dave.send(&json!({"cmd": "send", "body": "from dave on n3"}))
             .await?;
-        wait_py(&mut bob, "groupchat", |e| {
+        bob.wait_event_where("groupchat", |e| {
             e["nick"] == "dave" && e["body"] == "from dave on n3"
         })
         .await
@@ -105,7 +72,7 @@ async fn slixmpp_and_baresip_on_three_nodes_share_a_room() {
             status.code,
             status.reason
         );
-        wait_py(&mut dave, "presence", |e| {
+        dave.wait_event_where("presence", |e| {
             e["nick"] == "alice" && e["type"] == "available"
         })
         .await
@@ -119,7 +86,7 @@ async fn slixmpp_and_baresip_on_three_nodes_share_a_room() {
             status.reason
         );
         for (who, peer) in [("bob", &mut bob), ("dave", &mut dave)] {
-            wait_py(peer, "groupchat", |e| {
+            peer.wait_event_where("groupchat", |e| {
                 e["nick"] == "alice" && e["body"] == "from alice on n1"
             })
             .await

@@ -17,7 +17,9 @@ use palaver_e2e::kamailio::{Forward, Kamailio};
 use palaver_e2e::raw_client::RawClient;
 use palaver_e2e::sip_client::{InboundRequest, Method};
 use palaver_e2e::{room_jid, SipClient, SipTransport, Store, TestServer, STEP_TIMEOUT};
-use sip_common::{password, presence, send_expect, start, text_from, xmpp};
+use sip_common::{
+    password, presence, register_without_credentials, send_expect, start, text_from, xmpp,
+};
 use std::net::SocketAddr;
 
 /// `user` connected to Kamailio (not palaver) over `transport` and registered through it.
@@ -36,15 +38,7 @@ async fn sip_via_proxy(
         .with_context(|| format!("{user} connecting to Kamailio"))?;
 
     // palaver's challenge passes through the proxy untouched.
-    let request = c
-        .request_builder(Method::Register, "sip:localhost")
-        .to(&c.aor(), None, None)
-        .contact(&c.contact())
-        .header("Expires", "600")
-        .build()
-        .map_err(|e| anyhow::anyhow!("building REGISTER: {e}"))?;
-    c.send_raw(&request.bytes).await?;
-    let challenge = c.recv_raw_response(STEP_TIMEOUT).await?;
+    let challenge = register_without_credentials(&mut c).await?;
     ensure!(
         challenge.code == 401,
         "REGISTER without credentials: {challenge}"

@@ -9,22 +9,11 @@
 mod sip_common;
 
 use anyhow::{ensure, Context as _, Result};
-use palaver_e2e::sip_client::{Method, Response};
 use palaver_e2e::{must, room_jid, SipClient, SipTransport, Store, TestServer, STEP_TIMEOUT};
-use sip_common::{create_room, none_contains, presence, send_expect, sip, start, text_from, xmpp};
-
-/// Sends a REGISTER without credentials and returns the server's answer.
-async fn register_without_credentials(c: &mut SipClient) -> Result<Response> {
-    let request = c
-        .request_builder(Method::Register, "sip:localhost")
-        .to(&c.aor(), None, None)
-        .contact(&c.contact())
-        .header("Expires", "600")
-        .build()
-        .map_err(|e| anyhow::anyhow!("building REGISTER: {e}"))?;
-    c.send_raw(&request.bytes).await?;
-    c.recv_raw_response(STEP_TIMEOUT).await
-}
+use sip_common::{
+    create_room, none_contains, presence, register_without_credentials, send_expect, sip, start,
+    text_from, xmpp,
+};
 
 async fn lobby_scenario(server: &TestServer, transport: SipTransport) -> Result<()> {
     let lobby = room_jid("lobby");

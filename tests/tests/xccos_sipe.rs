@@ -10,54 +10,15 @@
 mod sip_common;
 
 use anyhow::{ensure, Context as _, Result};
-use palaver_e2e::python::{require_slixmpp, PyClient};
+use palaver_e2e::python::{muc_peer, require_slixmpp};
 use palaver_e2e::sip_client::{AutoReply, Method};
 use palaver_e2e::xccos_client::{XccosClient, XccosEvent, LOOKUP_URI};
 use palaver_e2e::{must, password_of, SipTransport, Store, TestServer, STEP_TIMEOUT};
-use serde_json::{json, Value};
+use serde_json::json;
 use sip_common::{send_expect, sip, start, text_from};
 use std::time::{Duration, Instant};
 
 const LOBBY: &str = "ma-chan://localhost/lobby";
-
-/// A slixmpp occupant `user` of the lobby.
-async fn slixmpp_peer(server: &TestServer, user: &str) -> Result<PyClient> {
-    let addr = server.starttls_addr();
-    let mut peer = PyClient::spawn_interactive(
-        "muc_peer.py",
-        &[
-            "--host".into(),
-            addr.ip().to_string(),
-            "--port".into(),
-            addr.port().to_string(),
-            "--ca".into(),
-            server.ca_path().display().to_string(),
-            "--user".into(),
-            user.into(),
-            "--password".into(),
-            password_of(user),
-            "--room".into(),
-            "lobby".into(),
-            "--nick".into(),
-            user.into(),
-        ],
-    )
-    .await?;
-    peer.wait_event("joined")
-        .await
-        .with_context(|| format!("{user} (slixmpp) joining the lobby"))?;
-    Ok(peer)
-}
-
-/// Waits for an event `name` of a slixmpp peer for which `pred` holds.
-async fn wait_py(peer: &mut PyClient, name: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
-    loop {
-        let event = peer.wait_event(name).await?;
-        if pred(&event) {
-            return Ok(event);
-        }
-    }
-}
 
 /// alice signed in to the chat server (lookup, requri, pool INVITE).
 async fn signed_in(
@@ -71,19 +32,17 @@ async fn signed_in(
 }
 
 async fn scenario(server: &TestServer, transport: SipTransport) -> Result<()> {
-    let mut bob = slixmpp_peer(server, "bob").await?;
+    let mut bob = muc_peer(server, "bob", "lobby").await?;
     let mut carol = sip(server, SipTransport::Tcp, "carol").await?;
     send_expect(&mut carol, "lobby", "#join carol", 200).await?;
-    wait_py(&mut bob, "presence", |e| {
+    bob.wait_event_where("presence", |e| {
         e["nick"] == "carol" && e["type"] == "available"
     })
     .await?;
     bob.send(&json!({"cmd": "send", "body": "said before alice came"}))
         .await?;
-    wait_py(&mut bob, "groupchat", |e| {
-        e["body"] == "said before alice came"
-    })
-    .await?;
+    bob.wait_event_where("groupchat", |e| e["body"] == "said before alice came")
+        .await?;
 
     let mut alice = signed_in(server, transport, "alice").await?;
     ensure!(
@@ -124,7 +83,7 @@ async fn scenario(server: &TestServer, transport: SipTransport) -> Result<()> {
         "history: {:?}",
         room.history
     );
-    wait_py(&mut bob, "presence", |e| {
+    bob.wait_event_where("presence", |e| {
         e["nick"] == "alice" && e["type"] == "available"
     })
     .await
@@ -133,7 +92,7 @@ async fn scenario(server: &TestServer, transport: SipTransport) -> Result<()> {
     // alice → everyone (herself included, by her address); 200 means stored.
     let status = alice.send(LOBBY, "hello from lync").await?;
     ensure!(status == 200, "grpchat INFO answered {status}");
-    wait_py(&mut bob, "groupchat", |e| {
+    bob.wait_event_where("groupchat", |e| {
         e["nick"] == "alice" && e["body"] == "hello from lync"
     })
     .await
@@ -177,7 +136,7 @@ async fn scenario(server: &TestServer, transport: SipTransport) -> Result<()> {
         .await?;
     let part = alice.part(LOBBY).await?;
     ensure!(part.code == 200, "rpl:part {part:?}");
-    wait_py(&mut bob, "presence", |e| {
+    bob.wait_event_where("presence", |e| {
         e["nick"] == "alice" && e["type"] == "unavailable"
     })
     .await

@@ -73,6 +73,39 @@ pub(super) struct Spec {
     pub(super) body: Option<(String, Vec<u8>)>,
 }
 
+impl Spec {
+    /// `method` to `uri` outside any dialog: `uri` as Request-URI and To (without tag), a
+    /// fresh Call-ID and From tag, CSeq 1; our Contact when `contact`.
+    pub(super) fn out_of_dialog(
+        method: Method,
+        uri: &str,
+        contact: bool,
+        headers: Vec<(String, String)>,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Spec {
+        Spec {
+            method,
+            request_uri: uri.to_string(),
+            to_uri: uri.to_string(),
+            to_tag: None,
+            from_tag: new_tag(),
+            call_id: new_call_id(),
+            cseq: 1,
+            contact,
+            headers,
+            body,
+        }
+    }
+}
+
+/// `headers` as owned pairs, for a [`Spec`].
+pub(super) fn owned_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
 impl SipClient {
     /// Connects `user` (`alice` or `alice@localhost`; the domain defaults to
     /// [`crate::DOMAIN`]) to `server` over `transport`. UDP binds a loopback port; TLS trusts
@@ -134,11 +167,7 @@ impl SipClient {
         user: &str,
         password: &str,
     ) -> Result<SipClient> {
-        let addr = match transport {
-            SipTransport::Udp => server.sip_udp(),
-            SipTransport::Tcp => server.sip_tcp(),
-            SipTransport::Tls => server.sip_tls(),
-        };
+        let addr = server.sip_addr(transport);
         SipClient::connect(transport, addr, user, password, &server.ca_path()).await
     }
 
@@ -280,21 +309,13 @@ impl SipClient {
                 bail!("a body needs a Content-Type (send_raw sends malformed requests)")
             }
         };
-        let mut spec = Spec {
+        let mut spec = Spec::out_of_dialog(
             method,
-            request_uri: uri.clone(),
-            to_uri: uri.clone(),
-            to_tag: None,
-            from_tag: new_tag(),
-            call_id: new_call_id(),
-            cseq: 1,
-            contact: matches!(method, Method::Subscribe | Method::Register),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
+            &uri,
+            matches!(method, Method::Subscribe | Method::Register),
+            owned_headers(headers),
             body,
-        };
+        );
         self.send_spec(&mut spec, answer_challenge)
             .await
             .with_context(|| format!("{method} {uri}"))

@@ -5,7 +5,6 @@
 use super::client::{Dialog, Spec};
 use super::{sip_uri, Response, SipClient};
 use anyhow::{Context as _, Result};
-use palaver_dialects::sip::request::{new_call_id, new_tag};
 use palaver_dialects::sip::Method;
 
 impl SipClient {
@@ -15,29 +14,19 @@ impl SipClient {
     /// the inbox ([`SipClient::wait_notify`]).
     pub async fn subscribe(&mut self, room: &str, expires: u32) -> Result<Response> {
         let room = sip_uri(room);
-        let mut spec = Spec {
-            method: Method::Subscribe,
-            request_uri: room.clone(),
-            to_uri: room.clone(),
-            to_tag: None,
-            from_tag: new_tag(),
-            call_id: new_call_id(),
-            cseq: 1,
-            contact: true,
-            headers: subscribe_headers(expires, &[]),
-            body: None,
-        };
+        let mut spec = Spec::out_of_dialog(
+            Method::Subscribe,
+            &room,
+            true,
+            subscribe_headers(expires, &[]),
+            None,
+        );
         let response = self
             .send_spec(&mut spec, true)
             .await
             .with_context(|| format!("SUBSCRIBE {room}"))?;
         if response.is_success() {
             let m = &response.message;
-            let mut route: Vec<String> = m
-                .header_values("Record-Route")
-                .map(str::to_string)
-                .collect();
-            route.reverse();
             self.subscriptions.insert(
                 room.clone(),
                 Dialog {
@@ -45,7 +34,7 @@ impl SipClient {
                     local_tag: spec.from_tag,
                     remote_tag: m.to().tag().map(str::to_string),
                     target: m.contact().map_or(room, |c| c.uri.to_string()),
-                    route,
+                    route: route_set(&response),
                     cseq: spec.cseq,
                 },
             );
@@ -104,4 +93,16 @@ fn subscribe_headers(expires: u32, route: &[&str]) -> Vec<(String, String)> {
         ("Expires".into(), expires.to_string()),
     ]);
     headers
+}
+
+/// The route set of a dialog from the 2xx that established it: its Record-Route values,
+/// reversed (RFC 3261 §12.1.2, the UAC's view).
+pub(super) fn route_set(response: &Response) -> Vec<String> {
+    let mut route: Vec<String> = response
+        .message
+        .header_values("Record-Route")
+        .map(str::to_string)
+        .collect();
+    route.reverse();
+    route
 }

@@ -8,12 +8,12 @@
 //! depend on the dialog a request belongs to, as pidgin-sipe answers its group-chat INFOs: 200
 //! on a live Call-ID, 487 on any other.
 
-use super::client::Spec;
-use super::digest::{authorization, pick_challenge, DigestAnswer};
+use super::client::{owned_headers, Spec};
+use super::dialog::route_set;
 use super::io::{Shared, Writer};
-use super::{reason_phrase, sip_uri, AutoReply, DigestAlgo, InboundRequest, Response, SipClient};
+use super::{reason_phrase, sip_uri, AutoReply, InboundRequest, Response, SipClient};
 use anyhow::{anyhow, bail, Context as _, Result};
-use palaver_dialects::sip::request::{new_call_id, new_tag};
+use palaver_dialects::sip::request::new_tag;
 use palaver_dialects::sip::{response_to, Method, OutgoingRequest, RequestBuilder};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,17 +44,6 @@ pub struct InviteDialog {
     pub response: Response,
 }
 
-/// What one INVITE transaction needs to be sent again or ACKed.
-struct InviteSpec {
-    uri: String,
-    call_id: String,
-    from_tag: String,
-    cseq: u32,
-    headers: Vec<(String, String)>,
-    own_contact: bool,
-    sdp: Option<String>,
-}
-
 impl SipClient {
     /// Sends an INVITE to `uri` (with `headers`; our Contact unless `headers` has one; `sdp` as
     /// `application/sdp`) and waits for the final response, answering one 401/407 challenge.
@@ -78,23 +67,19 @@ impl SipClient {
         sdp: Option<&str>,
     ) -> Result<(Response, Option<InviteDialog>)> {
         let uri = sip_uri(uri);
-        let mut spec = InviteSpec {
-            uri: uri.clone(),
-            call_id: new_call_id(),
-            from_tag: new_tag(),
-            cseq: 1,
-            own_contact: !headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("Contact") || n.eq_ignore_ascii_case("m")),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            sdp: sdp.map(str::to_string),
-        };
+        let own_contact = !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Contact") || n.eq_ignore_ascii_case("m"));
+        let mut spec = Spec::out_of_dialog(
+            Method::Invite,
+            &uri,
+            own_contact,
+            owned_headers(headers),
+            sdp.map(|s| ("application/sdp".to_string(), s.as_bytes().to_vec())),
+        );
         let mut credentials: Option<(&'static str, String)> = None;
         loop {
-            let request = self.build_invite(&spec, credentials.as_ref())?;
+            let request = self.build(&spec, credentials.as_ref())?;
             let response = self
                 .invite_transaction(&request)
                 .await
@@ -110,18 +95,13 @@ impl SipClient {
                 continue;
             }
             let m = &response.message;
-            let mut route: Vec<String> = m
-                .header_values("Record-Route")
-                .map(str::to_string)
-                .collect();
-            route.reverse();
             let dialog = InviteDialog {
                 call_id: spec.call_id.clone(),
                 local_tag: spec.from_tag.clone(),
                 remote_tag: m.to().tag().map(str::to_string),
                 remote_uri: uri.clone(),
                 target: m.contact().map_or(uri.clone(), |c| c.uri.to_string()),
-                route,
+                route: route_set(&response),
                 cseq: spec.cseq,
                 session_expires: session_expires(&response),
                 response: response.clone(),
@@ -146,7 +126,7 @@ impl SipClient {
             .iter()
             .map(|r| ("Route".to_string(), r.clone()))
             .collect();
-        all.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        all.extend(owned_headers(headers));
         let mut spec = Spec {
             method,
             request_uri: dialog.target.clone(),
@@ -234,91 +214,17 @@ impl SipClient {
         answers
     }
 
-    fn build_invite(
-        &self,
-        spec: &InviteSpec,
-        credentials: Option<&(&str, String)>,
-    ) -> Result<OutgoingRequest> {
-        let mut b = RequestBuilder::new(Method::Invite, &spec.uri)
-            .from(&self.aor(), None, &spec.from_tag)
-            .to(&spec.uri, None, None)
-            .call_id(&spec.call_id)
-            .cseq(spec.cseq)
-            .via(self.transport.via_token(), &self.local.to_string());
-        if spec.own_contact {
-            b = b.contact(&self.contact());
-        }
-        for (name, value) in &spec.headers {
-            b = b.header(name, value);
-        }
-        if let Some((name, value)) = credentials {
-            b = b.header(name, value);
-        }
-        if let Some(sdp) = &spec.sdp {
-            b = b.body("application/sdp", sdp.as_bytes().to_vec());
-        }
-        b.build()
-            .map_err(|e| anyhow!("building INVITE {}: {e}", spec.uri))
-    }
-
-    /// The `(header, value)` answering the digest challenge in `response` (401 or 407).
-    fn answer_challenge(
-        &mut self,
-        response: &Response,
-        method: Method,
-        uri: &str,
-    ) -> Result<(&'static str, String)> {
-        let (challenge_header, answer_header) = match response.code {
-            401 => ("WWW-Authenticate", "Authorization"),
-            _ => ("Proxy-Authenticate", "Proxy-Authorization"),
-        };
-        let offered: Vec<&str> = response.message.header_values(challenge_header).collect();
-        let challenge = pick_challenge(offered.iter().copied(), self.digest_algo)
-            .filter(|c| c.offers_auth() || c.qop.is_empty())
-            .ok_or_else(|| {
-                anyhow!(
-                    "{response} without a {challenge_header} this client can answer \
-                     (wanted {:?}): {offered:?}",
-                    self.digest_algo.map(DigestAlgo::name)
-                )
-            })?;
-        let nc = self
-            .nonce_counts
-            .entry(challenge.nonce.clone())
-            .or_insert(0);
-        *nc += 1;
-        let cnonce = new_tag();
-        let value = authorization(
-            &challenge,
-            &DigestAnswer {
-                username: &self.user,
-                password: &self.password,
-                method: &method.to_string(),
-                uri,
-                cnonce: &cnonce,
-                nc: *nc,
-            },
-        );
-        Ok((answer_header, value))
-    }
-
     /// The INVITE client transaction: send, retransmit over UDP (timer A: T1 doubling until a
     /// response arrives), skip provisionals, return the first final response.
     async fn invite_transaction(&self, request: &OutgoingRequest) -> Result<Response> {
-        let mut responses = self.shared.start_transaction(&request.branch);
-        let _finish = Finish(&self.shared, &request.branch);
-        self.shared
-            .writer
-            .send(&request.bytes)
-            .await
-            .with_context(|| format!("sending INVITE to {}", self.server))?;
+        let mut pending = self.open_transaction(request, Method::Invite).await?;
         let deadline = Instant::now() + self.timeout;
         let mut interval = T1;
         let mut retransmit_at = (!self.transport.is_reliable()).then(|| Instant::now() + T1);
         loop {
             let wake = retransmit_at.map_or(deadline, |r| r.min(deadline));
             tokio::select! {
-                response = responses.recv() => {
+                response = pending.responses.recv() => {
                     let Some(response) = response else {
                         bail!("the connection ended before a final response to INVITE: {}",
                               self.closed_reason());
@@ -344,10 +250,10 @@ impl SipClient {
 
     /// ACK of a non-2xx final response (RFC 3261 §17.1.1.3): the INVITE's branch, Request-URI,
     /// From, Call-ID, CSeq number and Route; To from the response.
-    async fn send_ack(&self, spec: &InviteSpec, branch: &str, response: &Response) -> Result<()> {
-        let mut b = RequestBuilder::new(Method::Ack, &spec.uri)
+    async fn send_ack(&self, spec: &Spec, branch: &str, response: &Response) -> Result<()> {
+        let mut b = RequestBuilder::new(Method::Ack, &spec.request_uri)
             .from(&self.aor(), None, &spec.from_tag)
-            .to(&spec.uri, None, response.message.to().tag())
+            .to(&spec.to_uri, None, response.message.to().tag())
             .call_id(&spec.call_id)
             .cseq(spec.cseq)
             .via(self.transport.via_token(), &self.local.to_string())
@@ -407,15 +313,6 @@ async fn answer(shared: &Shared, request: &InboundRequest, code: u16) -> std::io
     match &shared.writer {
         Writer::Udp { socket, .. } => socket.send_to(&bytes, request.source).await.map(|_| ()),
         writer => writer.send(&bytes).await,
-    }
-}
-
-/// Ends a transaction's registration when dropped (also on errors and cancellation).
-struct Finish<'a>(&'a Shared, &'a str);
-
-impl Drop for Finish<'_> {
-    fn drop(&mut self) {
-        self.0.finish(self.1);
     }
 }
 

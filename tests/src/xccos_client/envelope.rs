@@ -103,20 +103,10 @@ pub fn grpchat(uri: &str, author: &str, ts: &str, text: &str) -> String {
     )
 }
 
-/// XML escaping of text and attribute values (as `g_markup_escape_text`).
+/// XML escaping of text and attribute values as `g_markup_escape_text` does it (`'` as
+/// `&#39;`).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&#39;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::xml::esc_with(s, "&#39;")
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of `t` (UTC, whole seconds).

@@ -49,15 +49,10 @@ pub async fn sip(
     user: &str,
     from: Option<IpAddr>,
 ) -> Result<SipClient> {
-    let addr = match transport {
-        SipTransport::Udp => server.sip_udp(),
-        SipTransport::Tcp => server.sip_tcp(),
-        SipTransport::Tls => server.sip_tls(),
-    };
     SipClient::connect_from(
         from,
         transport,
-        addr,
+        server.sip_addr(transport),
         user,
         &password(user),
         &server.ca_path(),

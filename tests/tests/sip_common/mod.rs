@@ -1,7 +1,8 @@
 //! Helpers shared by the SIP room tests (`sip_pager.rs`, `sip_commands.rs`,
-//! `sip_conference.rs`): a server with users whose password is `<user>-pw`, logged-in XMPP
-//! clients, registered SIP clients, and waits for what a user sees — MESSAGEs from a room,
-//! occupant presence on the XMPP side.
+//! `sip_conference.rs`, `sip_kamailio.rs` …): a server with users whose password is
+//! `<user>-pw`, logged-in XMPP clients, registered SIP clients (and a REGISTER sent without
+//! credentials), and waits for what a user sees — MESSAGEs from a room, occupant presence on
+//! the XMPP side.
 #![allow(dead_code)]
 
 use anyhow::{anyhow, ensure, Context as _, Result};
@@ -54,6 +55,20 @@ pub async fn sip_on(
     sip(pool.node(id)?, SipTransport::Udp, user)
         .await
         .with_context(|| format!("SIP registration of {user} on {id}"))
+}
+
+/// Sends a REGISTER (our Contact, `Expires: 600`) without credentials, bypassing the client's
+/// digest answering, and returns the server's answer (through a proxy: whatever comes back).
+pub async fn register_without_credentials(c: &mut SipClient) -> Result<Response> {
+    let request = c
+        .request_builder(Method::Register, "sip:localhost")
+        .to(&c.aor(), None, None)
+        .contact(&c.contact())
+        .header("Expires", "600")
+        .build()
+        .map_err(|e| anyhow!("building REGISTER: {e}"))?;
+    c.send_raw(&request.bytes).await?;
+    c.recv_raw_response(STEP_TIMEOUT).await
 }
 
 /// Sends `body` (text/plain) to the room `name`; returns the final response.
