@@ -101,7 +101,15 @@ pub async fn on_invite(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
         return svc.respond(req, flow, resp).await;
     }
     if !svc.is_xccos_target(req) {
-        let resp = svc.reply(req, 404, "Not Found");
+        // Rooms take MESSAGEs and XCCOS sessions, not media sessions (RFC 7702 MSRP).
+        let resp = if svc.room_named_by(req).is_some() {
+            svc.reply(req, 488, "Not Acceptable Here").with_header(
+                "Warning",
+                "399 palaver \"rooms take MESSAGE (#commands) and Lync group chat, not sessions\"",
+            )
+        } else {
+            svc.reply(req, 404, "Not Found")
+        };
         return svc.respond(req, flow, resp).await;
     }
     let Some(user) = authenticate_sender(svc, req, flow).await else {
