@@ -280,6 +280,15 @@ impl ServerTransactions {
         Dedupe::New
     }
 
+    /// Forgets `request`'s transaction, so the same branch is processed again: after a digest
+    /// challenge, for clients (pidgin-sipe) that resend the request with credentials but the
+    /// same Via branch and CSeq instead of a new transaction.
+    pub fn forget(&mut self, request: &SipMessage) {
+        if let Some(key) = TransactionKey::of(request) {
+            self.entries.remove(&key);
+        }
+    }
+
     /// Remembers the latest response sent for `request` (resent on retransmissions).
     pub fn record_response(&mut self, request: &SipMessage, response: &[u8], now: Instant) {
         if let Some(key) = TransactionKey::of(request) {

@@ -3,6 +3,8 @@
 //! MD5. HA1 values come from the account (`palaver user add` stores them); wrong credentials
 //! get 403 and count towards the per-IP back-off, which then answers 403 without checking.
 //! Requests arriving on a flow that holds a live registration of the sender need no digest.
+//! Clients listed in `sip.proxy_challenge_user_agents` (pidgin-sipe, which answers Digest only
+//! in a 407) get their REGISTER challenged with 407/Proxy-Authenticate, MD5 only.
 
 use super::transport::Flow;
 use super::SipService;
@@ -42,6 +44,10 @@ pub async fn authenticate(
     flow: &Flow,
     challenge: Challenge,
 ) -> Option<UserId> {
+    let challenge = match challenge {
+        Challenge::Www if wants_proxy_challenge(svc, request) => Challenge::Proxy,
+        other => other,
+    };
     let ip = flow.peer.ip();
     if svc.backoff.blocked_for(ip).is_some() {
         let resp = svc.reply(request, 403, "Too Many Failed Attempts");
@@ -119,6 +125,24 @@ pub async fn authenticate(
     }
 }
 
+/// The request's User-Agent starts with one of `prefixes` (empty ones never match).
+fn agent_starts_with(request: &SipMessage, prefixes: &[String]) -> bool {
+    let agent = request.header("User-Agent").unwrap_or_default();
+    prefixes
+        .iter()
+        .any(|prefix| !prefix.is_empty() && agent.starts_with(prefix.as_str()))
+}
+
+/// The request comes from a client that answers Digest only in a 407 (its User-Agent contains
+/// an entry of `sip.proxy_challenge_user_agents`).
+pub fn wants_proxy_challenge(svc: &SipService, request: &SipMessage) -> bool {
+    let agent = request.header("User-Agent").unwrap_or_default();
+    svc.config
+        .proxy_challenge_user_agents
+        .iter()
+        .any(|part| !part.is_empty() && agent.contains(part.as_str()))
+}
+
 async fn send_challenge(
     svc: &SipService,
     request: &SipMessage,
@@ -130,12 +154,8 @@ async fn send_challenge(
         Ok(digest) => digest.challenge(now_secs(), stale),
         Err(_) => Vec::new(),
     };
-    let agent = request.header("User-Agent").unwrap_or_default();
-    let md5_only = svc
-        .config
-        .md5_only_user_agents
-        .iter()
-        .any(|prefix| !prefix.is_empty() && agent.starts_with(prefix.as_str()));
+    let md5_only = agent_starts_with(request, &svc.config.md5_only_user_agents)
+        || wants_proxy_challenge(svc, request);
     if md5_only {
         values.retain(|v| v.contains("algorithm=MD5"));
     }
@@ -148,6 +168,11 @@ async fn send_challenge(
         resp = resp.with_header(header, &value);
     }
     svc.respond(request, flow, resp).await;
+    // The answer may come back on the same branch (pidgin-sipe resends the request unchanged
+    // but for the credentials): it must be processed, not taken for a retransmission.
+    if let Ok(mut table) = svc.server_transactions.lock() {
+        table.forget(request);
+    }
 }
 
 /// Authenticates a request that is not a REGISTER: free on a registered flow of the sender

@@ -102,6 +102,12 @@ pub async fn on_subscribe(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) 
         let _ = sub.control.send(control).await;
         return;
     }
+    if req
+        .event()
+        .is_some_and(|e| e.package.eq_ignore_ascii_case(super::provisioning::EVENT))
+    {
+        return super::provisioning::on_subscribe(svc, req, flow).await;
+    }
     // Only conference events exist here (a presence SUBSCRIBE to a user gets 489 too).
     if !req
         .event()

@@ -49,6 +49,10 @@ pub struct SipConfig {
     /// Clients whose User-Agent starts with one of these get MD5-only digest challenges: they
     /// give up when a challenge names SHA-256 (RFC 8760), however many others are offered.
     pub md5_only_user_agents: Vec<String>,
+    /// Clients whose User-Agent contains one of these get REGISTER challenged with
+    /// 407/Proxy-Authenticate (MD5 only) instead of 401/WWW-Authenticate: pidgin-sipe answers
+    /// a Digest challenge only in a 407 (its 401 handling knows NTLM, Kerberos and TLS-DSK).
+    pub proxy_challenge_user_agents: Vec<String>,
     /// Concurrent TCP/TLS connections one IP address may hold (0: no cap).
     pub max_connections_per_ip: usize,
     /// The user part of the group-chat lookup URI XCCOS clients INVITE first
@@ -83,6 +87,7 @@ impl Default for SipConfig {
             outbound_queue: 16_384,
             idle_timeout_secs: 3_900,
             md5_only_user_agents: vec!["baresip v0.".into(), "baresip v1.".into()],
+            proxy_challenge_user_agents: vec![" Sipe/".into()],
             max_connections_per_ip: 1000,
             chat_lookup_user: "ocschat".into(),
             chat_pool_uri: String::new(),

@@ -16,6 +16,7 @@ mod invites;
 mod occupant;
 mod outbound;
 mod pager;
+mod provisioning;
 mod ratelimit;
 mod registrar;
 mod transport;

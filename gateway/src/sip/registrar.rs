@@ -85,6 +85,9 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
     let user_agent = req.header("User-Agent").unwrap_or_default();
     let path = super::bindings::split_list(req.header_values("Path"));
     let mut removed_last = false;
+    // The interval granted to this REGISTER's (first) contact, also sent as `Expires`: some
+    // clients (pidgin-sipe) read only that header, not the Contact's `expires` parameter.
+    let granted = plan.first().map(|(_, e, _)| *e);
     for (uri, expires, instance) in plan {
         let store = &svc.ctx.store;
         if expires == 0 {
@@ -128,6 +131,20 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
         tracing::info!(user = %key, peer = %flow.peer, transport = flow.transport.as_str(), expires, path = path.len(), "SIP registration");
     }
     let mut resp = svc.ok(req);
+    if let Some(granted) = granted {
+        resp = resp.with_header("Expires", &granted.to_string());
+    }
+    if super::auth::wants_proxy_challenge(svc, req) {
+        // A Lync-dialect client: it asks for in-band provisioning (and so turns group chat
+        // on) only when told the server speaks Microsoft's event categories.
+        resp = resp
+            .with_header("Supported", "msrtc-event-categories")
+            // No space after the comma: sipe compares the split items as they are.
+            .with_header(
+                "Allow-Events",
+                &format!("{},conference", super::provisioning::EVENT),
+            );
+    }
     let now = Instant::now();
     for b in svc.bindings.list(&key) {
         let left = b.expires.saturating_duration_since(now).as_secs();
