@@ -100,6 +100,20 @@ pub fn encode(frame: &Frame, max: usize) -> Result<Vec<u8>, FrameError> {
             w.string("resource", resource)?;
             w.bytes("stanza", stanza)?;
         }
+        Frame::SipRelay { id, user, request } => {
+            w.u64(*id);
+            w.string("user", user)?;
+            w.bytes("request", request)?;
+        }
+        Frame::SipRelayReply {
+            id,
+            found,
+            response,
+        } => {
+            w.u64(*id);
+            w.bool(*found);
+            w.bytes("response", response)?;
+        }
         Frame::RoomEvent { recipients, body } => {
             w.count32("recipients", recipients.len())?;
             for (client, flags) in recipients {
@@ -225,6 +239,16 @@ pub fn decode(ty: u8, payload: &[u8]) -> Result<Frame, FrameError> {
             user: r.string("user")?,
             resource: r.string("resource")?,
             stanza: r.bytes("stanza")?,
+        },
+        0x36 => Frame::SipRelay {
+            id: r.u64("id")?,
+            user: r.string("user")?,
+            request: r.bytes("request")?,
+        },
+        0x37 => Frame::SipRelayReply {
+            id: r.u64("id")?,
+            found: r.bool("found")?,
+            response: r.bytes("response")?,
         },
         0x31 => {
             let n = r.count32("recipients", 9)?;

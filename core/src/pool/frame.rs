@@ -42,6 +42,11 @@ pub enum FrameType {
     /// A stanza for a user's client sessions on the receiving node (one-to-one messages,
     /// invitations, declines), already encoded for the client.
     UserStanza = 0x35,
+    /// A SIP request for a user whose binding may live on the receiving node, to proxy
+    /// there (see `docs/pool-protocol.md`).
+    SipRelay = 0x36,
+    /// The answer to a [`FrameType::SipRelay`]: the final SIP response, or "no binding here".
+    SipRelayReply = 0x37,
 }
 
 impl FrameType {
@@ -296,6 +301,28 @@ pub enum Frame {
         /// The stanza as the client gets it.
         stanza: Bytes,
     },
+    /// A SIP request (out of dialog, non-INVITE) for `user`, to proxy to the user's bindings
+    /// on the receiving node. The request is as the sending node received it (its Vias
+    /// stamped with `received`/`rport`); the sender already authenticated it.
+    SipRelay {
+        /// Chosen by the sender; the reply carries it.
+        id: u64,
+        /// Bare user address (`bob@example.org`) whose bindings are wanted.
+        user: String,
+        /// The serialized SIP request.
+        request: Bytes,
+    },
+    /// The answer to the relay `id`: `found` is false when the receiving node holds no live
+    /// binding of the user (then `response` is empty); otherwise `response` is the final
+    /// response to relay to the requester, the receiving node's own Via already removed.
+    SipRelayReply {
+        /// The relay's id.
+        id: u64,
+        /// Whether the node had a binding and `response` is a response.
+        found: bool,
+        /// The serialized SIP response (empty when not found).
+        response: Bytes,
+    },
     /// One room event for several client sessions of the receiving node: encoded once, with
     /// each recipient's client id and delivery flags.
     RoomEvent {
@@ -321,6 +348,8 @@ impl Frame {
             Frame::RoomReply { .. } => FrameType::RoomReply,
             Frame::RoomEvent { .. } => FrameType::RoomEvent,
             Frame::UserStanza { .. } => FrameType::UserStanza,
+            Frame::SipRelay { .. } => FrameType::SipRelay,
+            Frame::SipRelayReply { .. } => FrameType::SipRelayReply,
         }
     }
 }

@@ -148,6 +148,18 @@ fn frame() -> impl Strategy<Value = Frame> {
             resource,
             stanza
         }),
+        (any::<u64>(), id(), bytes()).prop_map(|(id, user, request)| Frame::SipRelay {
+            id,
+            user,
+            request
+        }),
+        (any::<u64>(), any::<bool>(), bytes()).prop_map(|(id, found, response)| {
+            Frame::SipRelayReply {
+                id,
+                found,
+                response,
+            }
+        }),
         (
             proptest::collection::vec((any::<u64>(), any::<u8>()), 0..40),
             bytes()

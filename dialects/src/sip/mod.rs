@@ -9,11 +9,14 @@
 //! * [`response::response_to`] / [`SipResponse`], [`request::RequestBuilder`] and
 //!   [`stateless::bad_request_response`] for writing;
 //! * [`digest::DigestServer`] for REGISTER authentication (SHA-256 and MD5);
-//! * [`transaction`] for non-INVITE client timers and server retransmission handling.
+//! * [`transaction`] for non-INVITE client timers and server retransmission handling;
+//! * [`forward`] for proxying: a parsed request re-written for its next hop, a response
+//!   without our Via.
 pub mod addr;
 pub mod digest;
 pub mod digest_header;
 pub mod error;
+pub mod forward;
 pub mod framing;
 pub mod headers;
 pub mod message;
@@ -28,6 +31,7 @@ pub mod via;
 
 pub use addr::NameAddr;
 pub use error::SipError;
+pub use forward::{forward_request, strip_top_via, Forward};
 pub use framing::{FrameEvent, StreamFramer};
 pub use message::{is_keepalive, parse, SipMessage};
 pub use request::{OutgoingRequest, RequestBuilder};

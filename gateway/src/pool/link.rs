@@ -212,6 +212,14 @@ pub async fn run_peer<S: AsyncRead + AsyncWrite + Unpin>(
                         break "room traffic from the peer is not being consumed fast enough".into();
                     }
                 }
+                Ok(Frame::SipRelay { id, user, request }) => {
+                    deadline = Instant::now() + dead_after;
+                    membership.sip_relay_request(&peer, id, user, request);
+                }
+                Ok(Frame::SipRelayReply { id, found, response }) => {
+                    deadline = Instant::now() + dead_after;
+                    membership.sip_relay_reply(&peer, id, found, response);
+                }
                 Ok(other) => {
                     break format!("unexpected {:?} frame on a peer link", other.frame_type());
                 }

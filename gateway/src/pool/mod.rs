@@ -5,13 +5,15 @@
 //!
 //! [`Membership`] is also the engine's [`palaver_core::engine::PoolRouter`]: it says which
 //! live active member homes a room and carries room frames to it; the engine forwards
-//! commands, fans events out and re-homes rooms when the view changes.
+//! commands, fans events out and re-homes rooms when the view changes. It also carries SIP
+//! requests to users registered on other nodes ([`sip_relay`]).
 
 pub mod admin;
 pub mod config;
 mod dialer;
 mod link;
 mod listener;
+pub mod sip_relay;
 mod state;
 mod tls;
 
@@ -48,6 +50,16 @@ impl Drop for Pool {
             t.abort();
         }
     }
+}
+
+/// The membership of the pool this process runs, for the SIP front end (relays of requests
+/// to users registered on other nodes). One server per process: the last started wins.
+static LOCAL: std::sync::Mutex<std::sync::Weak<Membership>> =
+    std::sync::Mutex::new(std::sync::Weak::new());
+
+/// The running pool's membership, if this node is in a pool.
+pub fn local_membership() -> Option<Arc<Membership>> {
+    LOCAL.lock().ok().and_then(|l| l.upgrade())
 }
 
 /// Binds the 8011 listener; returns it with the `palaver: listening pool ADDR` line.
@@ -90,6 +102,9 @@ pub fn start(
         tasks.push(tokio::spawn(task));
     }
     tasks.push(tokio::spawn(tick(shared)));
+    if let Ok(mut local) = LOCAL.lock() {
+        *local = Arc::downgrade(&membership);
+    }
     tracing::info!(
         node = %cfg.node_id,
         pool = %cfg.pool_id,

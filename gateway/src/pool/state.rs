@@ -7,6 +7,7 @@
 //! The lock is a `std` mutex held for a few field updates only, never across `.await`.
 
 use super::config::PoolConfig;
+use bytes::Bytes;
 use palaver_core::pool::{
     effective_roles, has_majority, Frame, MemberInfo, MemberState, MembershipView, Role,
     StatusReport, ViewSummary,
@@ -63,6 +64,8 @@ pub struct Membership {
     /// drains, `Some(host)` of another live member (`""` when none is known).
     redirect: tokio::sync::watch::Sender<Option<String>>,
     user_stanza: std::sync::OnceLock<OnUserStanza>,
+    /// SIP requests relayed to and from peers.
+    sip: super::sip_relay::SipRelays,
 }
 
 /// Counts the users connected to this node and the rooms it homes, for heartbeats and status.
@@ -119,7 +122,56 @@ impl Membership {
             load: std::sync::OnceLock::new(),
             redirect,
             user_stanza: std::sync::OnceLock::new(),
+            sip: super::sip_relay::SipRelays::default(),
         })
+    }
+
+    /// Installs the SIP front end's handler for requests peers relay here (once).
+    pub fn on_sip_relay(&self, f: super::sip_relay::OnSipRelay) {
+        self.sip.set_handler(f);
+    }
+
+    /// Sends a SIP request for `user` to every peer with a live link; their answers come on
+    /// the returned call (`asked` of them).
+    pub fn relay_sip(&self, user: &str, request: Bytes) -> super::sip_relay::SipRelayCall {
+        let mut call = self.sip.start();
+        let id = super::sip_relay::SipRelays::id_of(&call);
+        let peers: Vec<String> = self.lock().links.keys().cloned().collect();
+        for peer in peers {
+            let frame = Frame::SipRelay {
+                id,
+                user: user.to_string(),
+                request: request.clone(),
+            };
+            if self.send_to(&peer, frame) {
+                call.asked += 1;
+            }
+        }
+        call
+    }
+
+    /// A peer relayed a SIP request here: proxy it (on its own task) and answer.
+    pub fn sip_relay_request(self: &Arc<Self>, peer: &str, id: u64, user: String, request: Bytes) {
+        let run = self.sip.handle(user, request);
+        let me = Arc::downgrade(self);
+        let peer = peer.to_string();
+        tokio::spawn(async move {
+            let response = run.await;
+            let Some(me) = me.upgrade() else { return };
+            let frame = Frame::SipRelayReply {
+                id,
+                found: response.is_some(),
+                response: response.unwrap_or_default(),
+            };
+            if !me.send_to(&peer, frame) {
+                tracing::debug!(member = %peer, "cannot answer a SIP relay: no link");
+            }
+        });
+    }
+
+    /// A peer answered a SIP relay of ours.
+    pub fn sip_relay_reply(&self, peer: &str, id: u64, found: bool, response: Bytes) {
+        self.sip.on_reply(peer, id, found, response);
     }
 
     /// Installs where stanzas forwarded for users go (once; later calls are ignored).

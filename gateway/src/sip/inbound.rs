@@ -2,7 +2,8 @@
 //! stateless 400/405/505/513), responses go to their client transaction, retransmitted
 //! requests get the response already sent, loops (Max-Forwards 0) get 483, and requests are
 //! dispatched by method to the registrar, the pager rooms, the conference service or the
-//! XCCOS sessions (INVITE, ACK, INFO, UPDATE, BYE) — except
+//! XCCOS sessions (INVITE, ACK, INFO, UPDATE, BYE), or, addressed to a user, to the proxy
+//! ([`super::proxy`]) — except
 //! on a draining pool node, which answers every request but OPTIONS 503 with Retry-After.
 
 use super::transport::Flow;
@@ -69,6 +70,10 @@ pub async fn on_message(svc: &Arc<SipService>, raw: Vec<u8>, flow: &Flow) {
             .with_header("Retry-After", DRAIN_RETRY_AFTER);
         svc.respond(&message, flow, resp).await;
         return;
+    }
+    if super::proxy::is_for_user(svc, &message) {
+        // Out-of-dialog MESSAGE/OPTIONS/INFO/NOTIFY to `sip:user@<domain>`: proxied.
+        return super::proxy::on_request(svc, &message, flow).await;
     }
     match message.method() {
         Some(Method::Register) => super::registrar::on_register(svc, &message, flow).await,

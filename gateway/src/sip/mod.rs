@@ -17,6 +17,7 @@ mod occupant;
 mod outbound;
 mod pager;
 mod provisioning;
+mod proxy;
 mod ratelimit;
 mod registrar;
 mod transport;
@@ -179,6 +180,7 @@ impl SipService {
     pub fn start(self: &Arc<Self>, listeners: SipListeners) -> Vec<tokio::task::JoinHandle<()>> {
         let relay = invites::SipInvitationRelay(Arc::downgrade(self));
         let _ = self.ctx.invitation_relay.set(Arc::new(relay));
+        proxy::attach(self);
         let mut tasks = Vec::new();
         for socket in listeners.udp {
             tasks.push(tokio::spawn(transport::run_udp(self.clone(), socket)));

@@ -1,7 +1,9 @@
-//! Requests palaver originates (MESSAGEs to room occupants, NOTIFYs to subscribers): each runs
-//! as an RFC 3261 non-INVITE client transaction — retransmitted over UDP on timer E, given up
+//! Requests palaver originates (MESSAGEs to room occupants, NOTIFYs to subscribers) or
+//! proxies (requests to users, see [`super::proxy`]): each runs as an RFC 3261 non-INVITE
+//! client transaction — retransmitted over UDP on timer E, given up
 //! on timer F (a timeout counts as 408) — and its final response is matched back by the top
-//! Via branch. A target reached through proxies (a registration with `Path`) gets its route
+//! Via branch ([`ClientTransactions::run`] gives the status, [`ClientTransactions::run_full`]
+//! the whole response). A target reached through proxies (a registration with `Path`) gets its route
 //! set as `Route` headers.
 
 use super::bindings::Target;
@@ -20,12 +22,26 @@ pub type FinalStatus = u16;
 /// Client transactions waiting for their final response.
 #[derive(Default)]
 pub struct ClientTransactions {
-    pending: DashMap<String, oneshot::Sender<FinalStatus>>,
+    pending: DashMap<String, oneshot::Sender<SipMessage>>,
 }
 
 impl ClientTransactions {
     /// Sends `request` over `flow` and waits for its final status.
     pub async fn run(&self, flow: &Flow, request: OutgoingRequest) -> FinalStatus {
+        match self.run_full(flow, request).await {
+            Ok(response) => response.status().unwrap_or(408),
+            Err(status) => status,
+        }
+    }
+
+    /// Sends `request` over `flow` and waits for its final response; `Err` with the status
+    /// standing for it when none came: 408 on timeout (timer F), 503 when it could not be
+    /// sent.
+    pub async fn run_full(
+        &self,
+        flow: &Flow,
+        request: OutgoingRequest,
+    ) -> Result<SipMessage, FinalStatus> {
         let (tx, mut rx) = oneshot::channel();
         self.pending.insert(request.branch.clone(), tx);
         let guard = PendingGuard {
@@ -35,7 +51,7 @@ impl ClientTransactions {
         let bytes = Bytes::from(request.bytes);
         if !flow.send(bytes.clone()).await {
             drop(guard);
-            return 503;
+            return Err(503);
         }
         let mut txn = ClientTransaction::new(std::time::Instant::now(), flow.transport.reliable());
         loop {
@@ -44,14 +60,14 @@ impl ClientTransactions {
                 .map(Instant::from_std)
                 .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(32));
             tokio::select! {
-                status = &mut rx => return status.unwrap_or(408),
+                response = &mut rx => return response.map_err(|_| 408),
                 () = tokio::time::sleep_until(deadline) => {
                     match txn.poll(std::time::Instant::now()) {
                         Some(Action::Retransmit) => {
                             flow.send(bytes.clone()).await;
                         }
-                        Some(Action::TimedOut) => return 408,
-                        None if txn.is_terminated() => return 408,
+                        Some(Action::TimedOut) => return Err(408),
+                        None if txn.is_terminated() => return Err(408),
                         None => {}
                     }
                 }
@@ -68,7 +84,7 @@ impl ClientTransactions {
             return;
         }
         if let Some((_, tx)) = self.pending.remove(branch) {
-            let _ = tx.send(status);
+            let _ = tx.send(response.clone());
         }
     }
 }
