@@ -2,14 +2,16 @@
 //! PostgreSQL schema; alice's pidgin-sipe replay signs in to n1, bob (XMPP) is on n2 and carol
 //! (SIP pager) on n3. alice `bjoin`s four rooms (the lobby and three more, homed wherever the
 //! hash puts them: with three nodes most are on another node than hers) and in each the three
-//! exchange messages; alice reads each room's history back with `bccontext` through n1.
+//! exchange messages; alice reads each room's history back with `bccontext` through n1. Then
+//! her in-dialog requests arrive at n2 instead (as from a front end spreading them over the
+//! pool): n2 relays them to n1, which holds the dialog, and answers with n1's response.
 
 mod sip_common;
 
 use anyhow::{ensure, Context as _, Result};
 use palaver_e2e::pool::{self, PoolCa, PoolSpec, SharedPool, THREE};
-use palaver_e2e::xccos_client::{XccosClient, LOOKUP_URI};
-use palaver_e2e::{must, password_of, room_jid, SipTransport, STEP_TIMEOUT};
+use palaver_e2e::xccos_client::{XccosClient, XccosEvent, LOOKUP_URI};
+use palaver_e2e::{must, password_of, room_jid, SipClient, SipTransport, STEP_TIMEOUT};
 use sip_common::{send_expect, sip, text_from, xmpp};
 use std::time::Duration;
 
@@ -67,6 +69,59 @@ async fn scenario(pool: &SharedPool) -> Result<()> {
             "{room} history: {texts:?}"
         );
     }
+
+    // A front end that sends alice's in-dialog requests to n2 (her dialog lives on n1):
+    // n2 relays them over the pool link and n1's response comes back through n2.
+    let mut dialog = alice.dialog().cloned().context("alice's dialog")?;
+    let mut via_n2 = SipClient::connect_to(
+        pool.node("n2")?,
+        SipTransport::Tcp,
+        "alice",
+        &password_of("alice"),
+    )
+    .await?;
+    let info = |inner: &str| {
+        format!("<xccos ver=\"1\" envid=\"7\" xmlns=\"urn:parlano:xml:ns:xccos\">{inner}</xccos>")
+    };
+    let r = via_n2
+        .info(
+            &mut dialog,
+            &[],
+            "text/plain",
+            info(r#"<cmd id="cmd:getserverinfo" seqid="1"><data/></cmd>"#).as_bytes(),
+        )
+        .await?;
+    ensure!(r.code == 200, "INFO through n2: {}", r.code);
+    alice
+        .wait_for(
+            "rpl:getserverinfo from n1",
+            |e| matches!(e, XccosEvent::Reply(r) if r.id == "rpl:getserverinfo" && r.code == 200),
+            STEP_TIMEOUT,
+        )
+        .await?;
+    let post = info(
+        r#"<grpchat id="grpchat" seqid="1" chanUri="ma-chan://localhost/lobby" author="sip:alice@localhost"><chat>posted through n2</chat></grpchat>"#,
+    );
+    let r = via_n2
+        .info(&mut dialog, &[], "text/plain", post.as_bytes())
+        .await?;
+    ensure!(r.code == 200, "grpchat through n2: {}", r.code);
+    bob.wait_groupchat(&room_jid("lobby"), "posted through n2")
+        .await?;
+    let r = via_n2.update(&mut dialog, &[]).await?;
+    ensure!(
+        r.code == 200 && r.header("Session-Expires").is_some(),
+        "UPDATE through n2: {}",
+        r.code
+    );
+    // A dialog no node holds: 481 from n2 after asking the pool.
+    let mut stray = dialog.clone();
+    stray.remote_tag = Some("nobody-has-this".into());
+    let r = via_n2
+        .info(&mut stray, &[], "text/plain", info("").as_bytes())
+        .await?;
+    ensure!(r.code == 481, "unknown dialog through n2: {}", r.code);
+
     ensure!(alice.bye().await? == 200, "BYE");
     Ok(())
 }

@@ -53,7 +53,7 @@ pub async fn on_message(svc: &Arc<SipService>, raw: Vec<u8>, flow: &Flow) {
         Dedupe::Pending | Dedupe::AckAbsorbed => return,
     }
     if message.method() == Some(Method::Ack) {
-        super::xccos::on_ack(svc, &message);
+        super::xccos::on_ack(svc, &message).await;
         return;
     }
     if message.max_forwards() == Some(0) {

@@ -363,7 +363,10 @@ pub fn attach(svc: &Arc<SipService>) {
 }
 
 /// A peer's relay: `None` without a live binding of `user` here, else the final response.
-async fn relayed(svc: &SipService, user: &str, request: &[u8]) -> Option<Bytes> {
+async fn relayed(svc: &Arc<SipService>, user: &str, request: &[u8]) -> Option<Bytes> {
+    if user == super::xccos::DIALOG_RELAY {
+        return super::xccos::relayed(svc, request).await;
+    }
     let req = match parse(request, svc.config.max_message_bytes) {
         Ok(req) if req.is_request() => req,
         Ok(_) => return None,

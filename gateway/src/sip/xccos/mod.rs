@@ -184,48 +184,114 @@ fn ok_with_timer(
 }
 
 async fn too_small(svc: &SipService, req: &SipMessage, flow: &Flow) {
-    let resp = svc
-        .reply(req, 422, "Session Interval Too Small")
-        .with_header("Min-SE", &MIN_SE.to_string());
+    let resp = interval_too_small(svc, req);
     svc.respond(req, flow, resp).await;
 }
 
-/// An ACK: the 2xx of a session's INVITE arrived.
-pub fn on_ack(svc: &SipService, req: &SipMessage) {
-    if let Some(session) = svc.xccos_session(req) {
-        session.acked.store(true, Ordering::Relaxed);
+fn interval_too_small(svc: &SipService, req: &SipMessage) -> palaver_dialects::sip::SipResponse {
+    svc.reply(req, 422, "Session Interval Too Small")
+        .with_header("Min-SE", &MIN_SE.to_string())
+}
+
+/// The `user` a pool relay of an in-dialog XCCOS request names (no user has this name).
+pub const DIALOG_RELAY: &str = "*xccos-dialog";
+
+/// An ACK: the 2xx of a session's INVITE arrived (relayed to the pool when the session lives
+/// on another node).
+pub async fn on_ack(svc: &SipService, req: &SipMessage) {
+    match svc.xccos_session(req) {
+        Some(session) => session.acked.store(true, Ordering::Relaxed),
+        None if req.to().tag().is_some() => {
+            let _ = relay_to_pool(req).await;
+        }
+        None => {}
     }
 }
 
-/// INFO, UPDATE and BYE.
+/// INFO, UPDATE and BYE. A dialog this node does not hold may be another pool node's (a
+/// front end that spreads in-dialog requests over the pool): the request is relayed over
+/// the pool link and the holder's response comes back; nobody holds it: 481.
 pub async fn on_in_dialog(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
-    let Some(session) = svc.xccos_session(req) else {
-        let resp = svc.reply(req, 481, "Call/Transaction Does Not Exist");
-        return svc.respond(req, flow, resp).await;
+    let resp = match svc.xccos_session(req) {
+        Some(session) => in_dialog(svc, &session, req).await,
+        None => match relay_to_pool(req).await {
+            Some(bytes) => {
+                if let Ok(mut table) = svc.server_transactions.lock() {
+                    table.record_response(req, &bytes, std::time::Instant::now());
+                }
+                flow.send(bytes).await;
+                return;
+            }
+            None => svc.reply(req, 481, "Call/Transaction Does Not Exist"),
+        },
     };
+    svc.respond(req, flow, resp).await;
+}
+
+/// The response to an in-dialog request of `session`.
+async fn in_dialog(
+    svc: &Arc<SipService>,
+    session: &Arc<XccosSession>,
+    req: &SipMessage,
+) -> palaver_dialects::sip::SipResponse {
     match req.method() {
         Some(Method::Bye) => {
-            let resp = svc.ok(req);
-            svc.respond(req, flow, resp).await;
             let _ = session.control.send(Control::End(false, "BYE")).await;
+            svc.ok(req)
         }
         Some(Method::Update) => {
             let Ok(secs) = session_interval(svc, req) else {
-                return too_small(svc, req, flow).await;
+                return interval_too_small(svc, req);
             };
             let _ = session.control.send(Control::Refresh(secs)).await;
-            let resp = svc
-                .ok(req)
+            svc.ok(req)
                 .with_header("Session-Expires", &format!("{secs};refresher=uac"))
-                .with_header("Contact", &format!("<{}>", session.dialog.contact()));
-            svc.respond(req, flow, resp).await;
+                .with_header("Contact", &format!("<{}>", session.dialog.contact()))
         }
         _ => {
-            let (code, reason) = info(svc, &session, req).await;
-            let resp = svc.reply(req, code, reason);
-            svc.respond(req, flow, resp).await;
+            let (code, reason) = info(svc, session, req).await;
+            svc.reply(req, code, reason)
         }
     }
+}
+
+/// Asks the pool peers to run `req` in a dialog one of them holds; the holder's response.
+async fn relay_to_pool(req: &SipMessage) -> Option<bytes::Bytes> {
+    let pool = crate::pool::local_membership()?;
+    let unchanged = palaver_dialects::sip::forward::Forward::default();
+    let request =
+        palaver_dialects::sip::forward::forward_request(req, &unchanged, |_| true).ok()?;
+    let mut call = pool.relay_sip(DIALOG_RELAY, bytes::Bytes::from(request.bytes));
+    let deadline = tokio::time::Instant::now() + RELAY_WAIT;
+    for _ in 0..call.asked {
+        match tokio::time::timeout_at(deadline, call.next()).await {
+            Ok(Some((peer, Some(bytes)))) => {
+                tracing::debug!(member = %peer, call_id = %req.call_id(), "XCCOS request run by its dialog's node");
+                return Some(bytes);
+            }
+            Ok(Some((_, None))) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    None
+}
+
+/// How long a relayed in-dialog request may take (a grpchat waits for its commit).
+const RELAY_WAIT: Duration = Duration::from_secs(10);
+
+/// A peer relayed an in-dialog request: `None` unless this node holds the dialog, else the
+/// response (its Vias are the requester's, so the relaying node sends it as it is).
+pub async fn relayed(svc: &Arc<SipService>, request: &[u8]) -> Option<bytes::Bytes> {
+    let req = palaver_dialects::sip::parse(request, svc.config.max_message_bytes).ok()?;
+    let session = svc.xccos_session(&req)?;
+    if req.method() == Some(Method::Ack) {
+        session.acked.store(true, Ordering::Relaxed);
+        return Some(bytes::Bytes::new());
+    }
+    let resp = in_dialog(svc, &session, &req)
+        .await
+        .with_header("Server", concat!("palaver/", env!("CARGO_PKG_VERSION")));
+    Some(bytes::Bytes::from(resp.to_bytes()))
 }
 
 /// Runs an INFO's envelope; returns the SIP status to answer it with.
