@@ -1,11 +1,13 @@
 //! palaver-conformance: a black-box client toolkit for group-chat servers. Today it has the
 //! `load` subcommand, the load generator (see docs/load.md), and the conformance suite (issue 7,
-//! docs/conformance.md): `xmpp` runs the XMPP cases against a server, `list` prints them. Both
+//! docs/conformance.md): `xmpp` runs the XMPP cases against a server, `xccos` the MS-XCCOSIP
+//! (Lync group chat over SIP) cases ([`xccos`]), `list` prints them all. `load` and `xmpp`
 //! build on the same XMPP client ([`client`]).
 
 mod client;
 mod load;
 mod suite;
+mod xccos;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,7 +27,10 @@ enum Command {
     /// Run the XMPP conformance cases against a server; print a table and a summary, exit
     /// non-zero when a case failed.
     Xmpp(Box<suite::XmppArgs>),
-    /// List every conformance case: id, clause, description.
+    /// Run the MS-XCCOSIP (Lync group chat over SIP) conformance cases against a server;
+    /// print a table and a summary, exit non-zero when a case failed.
+    Xccos(Box<xccos::XccosArgs>),
+    /// List every conformance case (XMPP, then XCCOS): id, clause, description.
     List,
 }
 
@@ -35,6 +40,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Load(args) => load::run(*args).await,
         Command::Xmpp(args) => suite::run(*args).await,
+        Command::Xccos(args) => xccos::run(*args).await,
         Command::List => Ok(suite::list()),
     };
     result.unwrap_or_else(|e| {

@@ -26,7 +26,7 @@ mod history_wire;
 mod procstat;
 mod report;
 mod session;
-mod sip_client;
+pub(crate) mod sip_client;
 mod sip_live;
 mod sip_session;
 mod sip_ua;

@@ -57,9 +57,13 @@ pub struct XmppArgs {
     pub verbose: bool,
 }
 
-/// `palaver-conformance list`: every case with its id, clause and description.
+/// `palaver-conformance list`: every case with its id, clause and description — the XMPP
+/// cases, then the XCCOS cases (ids `xccos.*`).
 pub fn list() -> ExitCode {
     for c in cases::all() {
+        println!("{:<44}  {:<32}  {}", c.id, c.clause, c.description);
+    }
+    for c in crate::xccos::cases::all() {
         println!("{:<44}  {:<32}  {}", c.id, c.clause, c.description);
     }
     ExitCode::SUCCESS

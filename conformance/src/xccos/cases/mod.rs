@@ -1,0 +1,39 @@
+//! Every XCCOS case, grouped by area: signing in and the SIP dialog ([`signin`]), server
+//! information, channel search and invitations ([`info`]), joining and leaving rooms with
+//! their notices ([`rooms`]), room messages and history ([`chat`]) and bad input
+//! ([`bad`]).
+
+mod bad;
+mod chat;
+mod info;
+mod rooms;
+mod signin;
+
+use super::XCase;
+
+/// Every case, in run order.
+pub fn all() -> Vec<XCase> {
+    let mut v = Vec::new();
+    v.extend(signin::cases());
+    v.extend(info::cases());
+    v.extend(rooms::cases());
+    v.extend(chat::cases());
+    v.extend(bad::cases());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_unique_and_prefixed() {
+        let all = super::all();
+        let mut ids: Vec<_> = all.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len());
+        assert!(all.len() >= 18);
+        assert!(all
+            .iter()
+            .all(|c| c.id.starts_with("xccos.") && !c.clause.is_empty()));
+    }
+}
