@@ -543,3 +543,65 @@ async fn getinv_lists_pending_invitations() {
     let result = invitations(&server).await;
     must(result.with_context(|| server.diagnostics()));
 }
+
+/// The value of `attr='…'` or `attr="…"` in `xml`, first occurrence.
+fn attr_value(xml: &str, attr: &str) -> Option<String> {
+    let start = xml.find(&format!("{attr}="))? + attr.len() + 1;
+    let quote = xml[start..].chars().next()?;
+    let rest = &xml[start + 1..];
+    Some(rest[..rest.find(quote)?].to_string())
+}
+
+async fn categories(server: &TestServer) -> Result<()> {
+    let mut alice = signed_in(server, SipTransport::Tcp, "alice").await?;
+    let search = |qtype: &str, criteria: &str| {
+        format!(
+            r#"<cmd id="cmd:chansrch" seqid="1"><data><qib qtype="{qtype}" criteria="{criteria}" extended="false"/></data></cmd>"#
+        )
+    };
+    // The lobby sits in the default category: its chanib names it as parent.
+    let by_name = alice.call(&search("BYNAME", "lob"), "rpl:chansrch").await?;
+    let xml = by_name.data_xml();
+    ensure!(xml.contains(LOBBY), "BYNAME lob: {xml}");
+    let category = attr_value(&xml, "parent").context("the lobby's parent category")?;
+    ensure!(category.starts_with("ma-cat://localhost/"), "{category}");
+    let in_category = alice
+        .call(&search("BYCATEGORY", &category), "rpl:chansrch")
+        .await?;
+    ensure!(
+        in_category.code == 200 && in_category.data_xml().contains(LOBBY),
+        "BYCATEGORY {category}: {in_category:?}"
+    );
+    // The root of getserverinfo lists every room; an unknown category is an error.
+    let info = alice.server_info().await?;
+    let root = attr_value(&info.data_xml(), "rootUri").context("rootUri")?;
+    let all = alice
+        .call(&search("BYCATEGORY", &root), "rpl:chansrch")
+        .await?;
+    ensure!(all.data_xml().contains(LOBBY), "root {root}: {all:?}");
+    let none = alice
+        .call(
+            &search(
+                "BYCATEGORY",
+                "ma-cat://localhost/00000000-0000-0000-0000-000000000000",
+            ),
+            "rpl:chansrch",
+        )
+        .await?;
+    ensure!(none.code == 404, "unknown category: {none:?}");
+    let nothing = alice
+        .call(&search("BYNAME", "zzz-no-such"), "rpl:chansrch")
+        .await?;
+    ensure!(
+        nothing.code == 200 && !nothing.data_xml().contains("chanib"),
+        "{nothing:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn rooms_are_found_by_name_and_by_category() {
+    let server = start(Store::Sqlite, &["alice"]).await;
+    let result = categories(&server).await;
+    must(result.with_context(|| server.diagnostics()));
+}

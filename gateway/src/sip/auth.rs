@@ -168,10 +168,13 @@ async fn send_challenge(
         resp = resp.with_header(header, &value);
     }
     svc.respond(request, flow, resp).await;
-    // The answer may come back on the same branch (pidgin-sipe resends the request unchanged
-    // but for the credentials): it must be processed, not taken for a retransmission.
-    if let Ok(mut table) = svc.server_transactions.lock() {
-        table.forget(request);
+    // pidgin-sipe resends the request unchanged but for the credentials, on the same branch:
+    // that must be processed, not taken for a retransmission. (Other clients' retransmissions
+    // of the challenged request keep getting the same challenge, RFC 3261 §17.2.2.)
+    if wants_proxy_challenge(svc, request) {
+        if let Ok(mut table) = svc.server_transactions.lock() {
+            table.forget(request);
+        }
     }
 }
 
