@@ -11,6 +11,7 @@
 //! by [`pool`], with a pool CA made at test time by `palaver-certs` as an operator's PKI would.
 
 pub mod baresip;
+pub mod conformance;
 pub mod kamailio;
 pub mod load_tool;
 pub mod pool;

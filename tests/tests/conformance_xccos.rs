@@ -8,9 +8,7 @@
 //! `PALAVER_E2E_ALLOW_STALE=1`).
 
 use anyhow::{ensure, Context as _, Result};
-use palaver_e2e::{must, password_of, ServerOptions, Store, TestServer, DOMAIN};
-use serde_json::Value;
-use std::path::PathBuf;
+use palaver_e2e::{conformance, must, ServerOptions, Store, TestServer, DOMAIN};
 use std::time::Duration;
 
 /// Bound of one suite run.
@@ -28,7 +26,7 @@ async fn every_xccos_case_passes_over_tcp_and_tls() {
         async {
             let made = server.cli(&["room", "create", "annex"]).await?;
             ensure!(made.success(), "room create annex: {}", made.stderr);
-            let listed = list_ids().await?;
+            let listed = conformance::list_ids(|id| id.starts_with("xccos.")).await?;
             ensure!(
                 listed.len() >= 18,
                 "only {} xccos cases listed",
@@ -45,84 +43,27 @@ async fn every_xccos_case_passes_over_tcp_and_tls() {
 async fn run(server: &TestServer, transport: &str, addr: String, listed: &[String]) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let json = dir.path().join("report.json");
-    let mut cmd = tokio::process::Command::new(tool()?);
-    cmd.arg("xccos")
-        .args([
-            "--server",
-            &addr,
-            "--transport",
-            transport,
-            "--domain",
-            DOMAIN,
-        ])
-        .args(["--chat-uri", &format!("sip:ocschat@{DOMAIN}")])
-        .args(["--tls-ca", &server.ca_path().display().to_string()])
-        .args([
-            "--room",
-            "lobby",
-            "--json",
-            &json.display().to_string(),
-            "-v",
-        ])
-        .kill_on_drop(true);
-    for user in ["alice", "bob"] {
-        cmd.args(["--user", &format!("{user}@{DOMAIN}:{}", password_of(user))]);
-    }
-    for skip in SKIP {
-        cmd.args(["--skip", skip]);
-    }
-    let out = tokio::time::timeout(RUN_TIMEOUT, cmd.output())
-        .await
-        .with_context(|| format!("the {transport} run did not finish in time"))??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("--- xccos over {transport}\n{stdout}");
-    ensure!(
-        out.status.success(),
-        "suite over {transport} failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut cmd = conformance::command("xccos", &["alice", "bob"], SKIP, &json)?;
+    cmd.args([
+        "--server",
+        &addr,
+        "--transport",
+        transport,
+        "--domain",
+        DOMAIN,
+    ])
+    .args(["--chat-uri", &format!("sip:ocschat@{DOMAIN}")])
+    .args(["--tls-ca", &server.ca_path().display().to_string()])
+    .args(["--room", "lobby"]);
+    let what = format!("the suite over {transport}");
+    let heading = format!("--- xccos over {transport}\n");
+    let stdout = conformance::run(cmd, RUN_TIMEOUT, &what, &heading).await?;
     let summary = stdout
         .lines()
         .rev()
         .find(|l| l.contains(" passed, "))
         .context("no summary line")?;
     ensure!(summary.contains(" 0 failed"), "summary: {summary}");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json)?)
-        .context("parsing the JSON report")?;
-    let cases = report["cases"].as_array().context("no cases array")?;
-    let ran: Vec<&str> = cases.iter().filter_map(|c| c["id"].as_str()).collect();
-    for id in listed {
-        ensure!(
-            ran.contains(&id.as_str()) || SKIP.contains(&id.as_str()),
-            "{id} missing from the {transport} report"
-        );
-    }
-    for c in cases {
-        ensure!(
-            c["result"] == "PASS" || c["result"] == "N-A",
-            "case not passing over {transport}: {c}"
-        );
-    }
+    conformance::check_report(&json, listed, SKIP, &what)?;
     Ok(())
-}
-
-/// The `xccos.*` case ids `palaver-conformance list` prints.
-async fn list_ids() -> Result<Vec<String>> {
-    let out = tokio::process::Command::new(tool()?)
-        .arg("list")
-        .output()
-        .await?;
-    ensure!(out.status.success(), "list failed: {}", out.status);
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|id| id.starts_with("xccos."))
-        .map(str::to_string)
-        .collect())
-}
-
-/// The `palaver-conformance` binary (see `palaver_e2e::server::conformance_bin`).
-fn tool() -> Result<PathBuf> {
-    palaver_e2e::server::conformance_bin()
 }

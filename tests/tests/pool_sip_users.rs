@@ -9,26 +9,13 @@
 
 mod sip_common;
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::ensure;
 use palaver_e2e::pool::{self, PoolCa, PoolSpec};
-use palaver_e2e::sip_client::{Method, Response};
-use palaver_e2e::{must, random_hex, SipClient, SipTransport, STEP_TIMEOUT};
-use sip_common::{sip, sip_on};
+use palaver_e2e::{must, random_hex, SipTransport, STEP_TIMEOUT};
+use sip_common::{alice_to_bob, message, sip, sip_on};
 use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(20);
-
-async fn message(c: &mut SipClient, to: &str, text: &str) -> Result<Response> {
-    c.request(
-        Method::Message,
-        to,
-        &[],
-        Some("text/plain;charset=UTF-8"),
-        text.as_bytes(),
-    )
-    .await
-    .with_context(|| format!("MESSAGE to {to}"))
-}
 
 #[tokio::test]
 async fn messages_reach_users_registered_on_other_nodes() {
@@ -48,17 +35,14 @@ async fn messages_reach_users_registered_on_other_nodes() {
 
             // n1 → n2: bob gets alice's MESSAGE as sent; alice gets bob's 200.
             let text = format!("hello bob across the pool {}", random_hex(8));
-            let r = message(&mut alice, "sip:bob@localhost", &text).await?;
-            ensure!(r.code == 200, "alice (n1) → bob (n2): {r}");
-            let got = bob
-                .wait_message(|m| m.body == text, STEP_TIMEOUT)
-                .await
-                .context("bob waiting for alice's MESSAGE")?;
-            ensure!(got.from == "sip:alice@localhost", "From: {}", got.from);
-            ensure!(
-                got.message.call_id() == r.message.call_id(),
-                "Call-ID changed"
-            );
+            let (r, got) = alice_to_bob(
+                &mut alice,
+                &mut bob,
+                "sip:bob@localhost",
+                &text,
+                "alice (n1) → bob (n2)",
+            )
+            .await?;
             ensure!(
                 got.message.vias().len() == 2,
                 "one Via of the proxying node over alice's: {:?}",

@@ -12,24 +12,9 @@ mod sip_common;
 use anyhow::{ensure, Context as _, Result};
 use palaver_e2e::sip_client::{AutoReply, Method};
 use palaver_e2e::{must, random_hex, SipClient, SipTransport, Store, TestServer, STEP_TIMEOUT};
-use sip_common::{password, sip, start};
+use sip_common::{alice_to_bob, message, password, sip, start};
 
 const BOB: &str = "sip:bob@localhost";
-
-async fn message(
-    c: &mut SipClient,
-    to: &str,
-    text: &str,
-) -> Result<palaver_e2e::sip_client::Response> {
-    c.request(
-        Method::Message,
-        to,
-        &[],
-        Some("text/plain;charset=UTF-8"),
-        text.as_bytes(),
-    )
-    .await
-}
 
 async fn scenario(server: &TestServer, transport: SipTransport) -> Result<()> {
     let mut alice = sip(server, transport, "alice").await?;
@@ -37,19 +22,8 @@ async fn scenario(server: &TestServer, transport: SipTransport) -> Result<()> {
 
     // alice → bob: delivered as sent, bob's 200 comes back.
     let text = format!("hello bob {}", random_hex(8));
-    let r = message(&mut alice, BOB, &text).await?;
-    ensure!(r.code == 200, "MESSAGE to bob over {transport}: {r}");
-    let got = bob
-        .wait_message(|m| m.body == text, STEP_TIMEOUT)
-        .await
-        .context("bob waiting for alice's MESSAGE")?;
-    ensure!(got.from == "sip:alice@localhost", "From: {}", got.from);
-    ensure!(
-        got.message.call_id() == r.message.call_id(),
-        "Call-ID changed: {} vs {}",
-        got.message.call_id(),
-        r.message.call_id()
-    );
+    let what = format!("MESSAGE to bob over {transport}");
+    let (r, got) = alice_to_bob(&mut alice, &mut bob, BOB, &text, &what).await?;
     ensure!(
         got.message.to().uri.to_string() == BOB,
         "To: {}",

@@ -78,15 +78,24 @@ pub struct Config {
     pub features: Features,
 }
 
-/// A case's context: configuration plus the case's wire trace.
-#[derive(Clone)]
-pub struct Ctx {
-    pub config: Arc<Config>,
+/// A case's context: configuration plus the case's wire trace. The XMPP cases use
+/// [`Config`]; other suites bring their own configuration (`xccos::XCtx`).
+pub struct Ctx<C = Config> {
+    pub config: Arc<C>,
     trace: Arc<Mutex<Vec<String>>>,
 }
 
-impl Ctx {
-    pub fn new(config: Arc<Config>) -> Ctx {
+impl<C> Clone for Ctx<C> {
+    fn clone(&self) -> Self {
+        Ctx {
+            config: self.config.clone(),
+            trace: self.trace.clone(),
+        }
+    }
+}
+
+impl<C> Ctx<C> {
+    pub fn new(config: Arc<C>) -> Ctx<C> {
         Ctx {
             config,
             trace: Arc::default(),
@@ -104,7 +113,9 @@ impl Ctx {
     pub fn trace(&self) -> Vec<String> {
         self.trace.lock().map(|t| t.clone()).unwrap_or_default()
     }
+}
 
+impl Ctx {
     /// User `i` (0 alice, 1 bob, 2 carol).
     pub fn user(&self, i: usize) -> &User {
         &self.config.users[i.min(self.config.users.len() - 1)]

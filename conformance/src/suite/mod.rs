@@ -11,9 +11,10 @@ pub mod session;
 pub mod xml;
 
 use anyhow::{bail, Context as _, Result};
-use case::{Config, Ctx, Features, Need, Outcome, User};
+use case::{CaseFuture, Config, Ctx, Features, Need, Outcome, User};
 use clap::Args;
 use report::{glob_match, CaseResult};
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,6 +38,41 @@ pub struct XmppArgs {
     /// PEM file of the CA that signed the server's certificate.
     #[arg(long)]
     pub tls_ca: Option<PathBuf>,
+    /// Case selection, reports, timeout and verbosity.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `palaver-conformance list`: every case with its id, clause and description — the XMPP
+/// cases, then the XCCOS cases (ids `xccos.*`).
+pub fn list() -> ExitCode {
+    print_list(&cases::all());
+    print_list(&crate::xccos::cases::all());
+    ExitCode::SUCCESS
+}
+
+fn print_list<C: Listed>(cases: &[C]) {
+    for c in cases {
+        let (id, clause, description) = c.info();
+        println!("{id:<44}  {clause:<32}  {description}");
+    }
+}
+
+/// What the runner and `list` read of a suite's case: its id, clause and description.
+pub trait Listed {
+    fn info(&self) -> (&'static str, &'static str, &'static str);
+}
+
+impl Listed for case::Case {
+    fn info(&self) -> (&'static str, &'static str, &'static str) {
+        (self.id, self.clause, self.description)
+    }
+}
+
+/// The options every suite's subcommand takes: which cases run, where the results are
+/// written, the wait bound and verbosity.
+#[derive(Args, Debug)]
+pub struct RunArgs {
     /// Run only the cases whose id matches one of these globs (`*`, `?`).
     #[arg(long = "case")]
     pub cases: Vec<String>,
@@ -57,64 +93,45 @@ pub struct XmppArgs {
     pub verbose: bool,
 }
 
-/// `palaver-conformance list`: every case with its id, clause and description — the XMPP
-/// cases, then the XCCOS cases (ids `xccos.*`).
-pub fn list() -> ExitCode {
-    for c in cases::all() {
-        println!("{:<44}  {:<32}  {}", c.id, c.clause, c.description);
-    }
-    for c in crate::xccos::cases::all() {
-        println!("{:<44}  {:<32}  {}", c.id, c.clause, c.description);
-    }
-    ExitCode::SUCCESS
-}
-
-/// `palaver-conformance xmpp`: runs the selected cases and reports.
-pub async fn run(args: XmppArgs) -> Result<ExitCode> {
-    let config = Arc::new(config(&args).await?);
-    let features = discover(&config).await;
-    let config = Arc::new(Config {
-        features,
-        ..(*config).clone()
-    });
+/// Runs the selected `cases` one after the other with `run_case` (which yields the case's
+/// outcome and wire trace), prints a row per case and the summary, writes the JSON and JUnit
+/// reports and gives the exit code: failure when a case failed.
+pub async fn run_cases<C, F, Fut>(
+    cases: Vec<C>,
+    opts: &RunArgs,
+    mut run_case: F,
+) -> Result<ExitCode>
+where
+    C: Listed,
+    F: FnMut(&C) -> Fut,
+    Fut: Future<Output = (Outcome, Vec<String>)>,
+{
     let mut results = Vec::new();
-    for case in cases::all() {
-        let selected = args.cases.is_empty() || args.cases.iter().any(|g| glob_match(g, case.id));
-        if !selected || args.skips.iter().any(|g| glob_match(g, case.id)) {
+    for case in cases {
+        let (id, clause, _) = case.info();
+        let selected = opts.cases.is_empty() || opts.cases.iter().any(|g| glob_match(g, id));
+        if !selected || opts.skips.iter().any(|g| glob_match(g, id)) {
             continue;
         }
         let started = Instant::now();
-        let missing = case.needs.iter().find(|n| !config.features.has(n));
-        let ctx = Ctx::new(config.clone());
-        let outcome = match missing {
-            Some(n) => Outcome::NotApplicable(format!("not advertised: {}", n.describe())),
-            None => {
-                // Every read is bounded by --timeout; this bounds a case that loops.
-                let whole = config.timeout * 12;
-                match tokio::time::timeout(whole, (case.run)(ctx.clone())).await {
-                    Ok(Ok(o)) => o,
-                    Ok(Err(e)) => Outcome::Fail(format!("{e:#}")),
-                    Err(_) => Outcome::Fail(format!("the case took longer than {whole:?}")),
-                }
-            }
-        };
+        let (outcome, trace) = run_case(&case).await;
         let result = CaseResult {
-            id: case.id,
-            clause: case.clause,
+            id,
+            clause,
             outcome,
             ms: started.elapsed().as_millis(),
-            trace: ctx.trace(),
+            trace,
         };
-        report::print_row(&result, args.verbose);
+        report::print_row(&result, opts.verbose);
         results.push(result);
     }
     let summary = report::summary(&results);
     println!("{summary}");
-    if let Some(path) = &args.json {
+    if let Some(path) = &opts.json {
         std::fs::write(path, report::json(&results)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if let Some(path) = &args.junit {
+    if let Some(path) = &opts.junit {
         std::fs::write(path, report::junit(&results))
             .with_context(|| format!("writing {}", path.display()))?;
     }
@@ -126,6 +143,43 @@ pub async fn run(args: XmppArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Runs a case body bounded by `whole` (every read in it is bounded by --timeout; this bounds
+/// a case that loops); an error or the bound is a failure.
+pub async fn bounded(whole: Duration, body: CaseFuture) -> Outcome {
+    match tokio::time::timeout(whole, body).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => Outcome::Fail(format!("{e:#}")),
+        Err(_) => Outcome::Fail(format!("the case took longer than {whole:?}")),
+    }
+}
+
+/// `palaver-conformance xmpp`: runs the selected cases and reports.
+pub async fn run(args: XmppArgs) -> Result<ExitCode> {
+    let config = Arc::new(config(&args).await?);
+    let features = discover(&config).await;
+    let config = Arc::new(Config {
+        features,
+        ..(*config).clone()
+    });
+    run_cases(cases::all(), &args.run, |case| {
+        let missing = case.needs.iter().find(|n| !config.features.has(n));
+        let ctx = Ctx::new(config.clone());
+        let body = match missing {
+            Some(n) => Err(format!("not advertised: {}", n.describe())),
+            None => Ok((case.run)(ctx.clone())),
+        };
+        let whole = config.timeout * 12;
+        async move {
+            let outcome = match body {
+                Err(why) => Outcome::NotApplicable(why),
+                Ok(body) => bounded(whole, body).await,
+            };
+            (outcome, ctx.trace())
+        }
+    })
+    .await
 }
 
 async fn config(args: &XmppArgs) -> Result<Config> {
@@ -154,7 +208,7 @@ async fn config(args: &XmppArgs) -> Result<Config> {
     }
     let tls_name = rustls_pki_types::ServerName::try_from(args.domain.clone())
         .with_context(|| format!("{} is not a valid TLS name", args.domain))?;
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let timeout = Duration::from_secs(args.run.timeout.max(1));
     Ok(Config {
         connect: crate::client::ConnectOptions {
             addr,

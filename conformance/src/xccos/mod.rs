@@ -13,16 +13,16 @@ pub mod envelope;
 pub mod session;
 pub mod sip;
 
-use crate::suite::case::{CaseFuture, Outcome};
-use crate::suite::report::{self, glob_match, CaseResult};
+use crate::suite::case::{CaseFuture, Ctx};
+use crate::suite::{bounded, run_cases, Listed, RunArgs};
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use conn::{TlsSetup, Transport};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Options of `palaver-conformance xccos`.
 #[derive(Args, Debug)]
@@ -51,24 +51,9 @@ pub struct XccosArgs {
     /// An existing public room (channel value) the cases join and post to.
     #[arg(long, default_value = "lobby")]
     pub room: String,
-    /// Run only the cases whose id matches one of these globs (`*`, `?`).
-    #[arg(long = "case")]
-    pub cases: Vec<String>,
-    /// Skip the cases whose id matches one of these globs.
-    #[arg(long = "skip")]
-    pub skips: Vec<String>,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Write the results as JUnit XML to this file.
-    #[arg(long)]
-    pub junit: Option<PathBuf>,
-    /// Bound, in seconds, of every single wait for an answer.
-    #[arg(long, default_value_t = 5)]
-    pub timeout: u64,
-    /// Print the wire traffic of failing cases.
-    #[arg(short, long)]
-    pub verbose: bool,
+    /// Case selection, reports, timeout and verbosity.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// A test account.
@@ -106,32 +91,9 @@ impl XConfig {
 }
 
 /// A case's context: the configuration plus the case's wire trace.
-#[derive(Clone)]
-pub struct XCtx {
-    pub config: Arc<XConfig>,
-    trace: Arc<Mutex<Vec<String>>>,
-}
+pub type XCtx = Ctx<XConfig>;
 
 impl XCtx {
-    pub fn new(config: Arc<XConfig>) -> XCtx {
-        XCtx {
-            config,
-            trace: Arc::default(),
-        }
-    }
-
-    /// Appends a line to the trace.
-    pub fn log(&self, line: String) {
-        if let Ok(mut t) = self.trace.lock() {
-            t.push(line);
-        }
-    }
-
-    /// The trace so far.
-    pub fn trace(&self) -> Vec<String> {
-        self.trace.lock().map(|t| t.clone()).unwrap_or_default()
-    }
-
     /// User `i` (0 alice, 1 bob).
     pub fn user(&self, i: usize) -> &XUser {
         &self.config.users[i.min(self.config.users.len() - 1)]
@@ -151,50 +113,22 @@ pub struct XCase {
     pub run: fn(XCtx) -> CaseFuture,
 }
 
+impl Listed for XCase {
+    fn info(&self) -> (&'static str, &'static str, &'static str) {
+        (self.id, self.clause, self.description)
+    }
+}
+
 /// `palaver-conformance xccos`: runs the selected cases and reports.
 pub async fn run(args: XccosArgs) -> Result<ExitCode> {
     let config = Arc::new(config(&args).await?);
-    let mut results = Vec::new();
-    for case in cases::all() {
-        let selected = args.cases.is_empty() || args.cases.iter().any(|g| glob_match(g, case.id));
-        if !selected || args.skips.iter().any(|g| glob_match(g, case.id)) {
-            continue;
-        }
-        let started = Instant::now();
+    run_cases(cases::all(), &args.run, |case| {
         let ctx = XCtx::new(config.clone());
+        let body = (case.run)(ctx.clone());
         let whole = config.timeout * 12;
-        let outcome = match tokio::time::timeout(whole, (case.run)(ctx.clone())).await {
-            Ok(Ok(o)) => o,
-            Ok(Err(e)) => Outcome::Fail(format!("{e:#}")),
-            Err(_) => Outcome::Fail(format!("the case took longer than {whole:?}")),
-        };
-        let result = CaseResult {
-            id: case.id,
-            clause: case.clause,
-            outcome,
-            ms: started.elapsed().as_millis(),
-            trace: ctx.trace(),
-        };
-        report::print_row(&result, args.verbose);
-        results.push(result);
-    }
-    println!("{}", report::summary(&results));
-    if let Some(path) = &args.json {
-        std::fs::write(path, report::json(&results)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit(&results))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    let failed = results
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Fail(_)));
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+        async move { (bounded(whole, body).await, ctx.trace()) }
     })
+    .await
 }
 
 async fn config(args: &XccosArgs) -> Result<XConfig> {
@@ -243,6 +177,6 @@ async fn config(args: &XccosArgs) -> Result<XConfig> {
             .unwrap_or_else(|| format!("sip:ocschat@{}", args.domain)),
         users,
         room: args.room.clone(),
-        timeout: Duration::from_secs(args.timeout.max(1)),
+        timeout: Duration::from_secs(args.run.timeout.max(1)),
     })
 }

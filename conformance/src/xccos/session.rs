@@ -255,6 +255,27 @@ impl XSession {
     }
 }
 
+/// Signed-in sessions of alice and bob (users 0 and 1, opened in that order), for the cases
+/// where one acts and the other watches.
+pub async fn open_pair(cx: &XCtx) -> Result<(XSession, XSession)> {
+    let a = XSession::open(cx, 0).await?;
+    let b = XSession::open(cx, 1).await?;
+    Ok((a, b))
+}
+
+/// Joins `a`, then `b`, to `room`.
+pub async fn join_pair(a: &mut XSession, b: &mut XSession, room: &str) -> Result<()> {
+    a.join(room).await?;
+    b.join(room).await?;
+    Ok(())
+}
+
+/// Closes `a`, then `b`.
+pub async fn close_pair(a: XSession, b: XSession) {
+    a.close().await;
+    b.close().await;
+}
+
 /// `data/uib/@uri` of an `rpl:requri`.
 pub fn pool_uri(rpl: &Element) -> Result<String> {
     if resp_code(rpl) != 200 {

@@ -71,16 +71,48 @@ pub async fn register_without_credentials(c: &mut SipClient) -> Result<Response>
     c.recv_raw_response(STEP_TIMEOUT).await
 }
 
-/// Sends `body` (text/plain) to the room `name`; returns the final response.
-pub async fn send(c: &mut SipClient, name: &str, body: &str) -> Result<Response> {
+/// Sends a MESSAGE with `text` (text/plain) to `to`; returns the final response.
+pub async fn message(c: &mut SipClient, to: &str, text: &str) -> Result<Response> {
     c.request(
         Method::Message,
-        &room_uri(name),
+        to,
         &[],
         Some("text/plain;charset=UTF-8"),
-        body.as_bytes(),
+        text.as_bytes(),
     )
     .await
+    .with_context(|| format!("MESSAGE to {to}"))
+}
+
+/// alice's MESSAGE with `text` to bob at `to`: requires the 200 (`what` names the hop in
+/// errors), waits for `bob` to receive it and requires it from `sip:alice@localhost` with the
+/// Call-ID alice sent; returns alice's response and the request bob got.
+pub async fn alice_to_bob(
+    alice: &mut SipClient,
+    bob: &mut SipClient,
+    to: &str,
+    text: &str,
+    what: &str,
+) -> Result<(Response, InboundRequest)> {
+    let r = message(alice, to, text).await?;
+    ensure!(r.code == 200, "{what}: {r}");
+    let got = bob
+        .wait_message(|m| m.body == text, STEP_TIMEOUT)
+        .await
+        .context("bob waiting for alice's MESSAGE")?;
+    ensure!(got.from == "sip:alice@localhost", "From: {}", got.from);
+    ensure!(
+        got.message.call_id() == r.message.call_id(),
+        "Call-ID changed: {} vs {}",
+        got.message.call_id(),
+        r.message.call_id()
+    );
+    Ok((r, got))
+}
+
+/// Sends `body` (text/plain) to the room `name`; returns the final response.
+pub async fn send(c: &mut SipClient, name: &str, body: &str) -> Result<Response> {
+    message(c, &room_uri(name), body).await
 }
 
 /// Sends `body` to the room `name` and fails unless the status is `code`.

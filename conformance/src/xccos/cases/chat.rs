@@ -7,7 +7,7 @@ use crate::suite::case::{boxed, CaseFuture, Outcome};
 use crate::xccos::envelope::{
     chanib, chat_text, commandid_envid, data_children, is_chat, is_utc_timestamp, resp_code, show,
 };
-use crate::xccos::session::XSession;
+use crate::xccos::session::{close_pair, join_pair, open_pair, XSession};
 use crate::xccos::{XCase, XCtx};
 use anyhow::{bail, ensure, Context as _, Result};
 use palaver_dialects::xmpp::element::Element;
@@ -84,6 +84,48 @@ async fn post_ok(s: &mut XSession, chan: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Posts `text` as `a` (requiring the 200) and waits for `b` to receive it.
+async fn post_seen(a: &mut XSession, b: &mut XSession, chan: &str, text: &str) -> Result<Element> {
+    post_ok(a, chan, text).await?;
+    b.wait_chat(chan, text).await
+}
+
+/// alice and bob sign in and join the room, alice posts `text` (requiring the 200) and bob
+/// receives it; both close. The message bob got.
+async fn posted_and_seen(cx: &XCtx, chan: &str, text: &str) -> Result<Element> {
+    let (mut a, mut b) = open_pair(cx).await?;
+    let got = async {
+        join_pair(&mut a, &mut b, &cx.config.room).await?;
+        post_seen(&mut a, &mut b, chan, text).await
+    }
+    .await;
+    close_pair(a, b).await;
+    got
+}
+
+/// `messageSizeLimit` of the server's `rpl:serverinfo`.
+async fn size_limit(s: &mut XSession) -> Result<usize> {
+    let sib = server_info(s).await?;
+    sib.attr("messageSizeLimit")
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no messageSizeLimit: {sib}"))
+}
+
+/// Requires a `sip:` author and an ISO-8601 UTC ts on the room message `m`.
+fn author_and_ts(m: &Element) -> Result<()> {
+    ensure!(
+        m.attr("author").is_some_and(|x| x.starts_with("sip:")),
+        "author: {}",
+        show(m)
+    );
+    ensure!(
+        m.attr("ts").is_some_and(is_utc_timestamp),
+        "ts: {}",
+        show(m)
+    );
+    Ok(())
+}
+
 /// The history of `chan`: `data/chanib/msg[@id=grpchat]` of `rpl:bccontext` for `cnt`.
 async fn history(s: &mut XSession, chan: &str, cnt: u32) -> Result<Vec<Element>> {
     let data = format!("{}<bcq><last cnt=\"{cnt}\"/></bcq>", chanib(chan));
@@ -136,29 +178,9 @@ fn fanout(cx: XCtx) -> CaseFuture {
     boxed(async move {
         let chan = cx.config.chan();
         let text = cx.unique("fanout");
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
-        let got = async {
-            a.join(&cx.config.room).await?;
-            b.join(&cx.config.room).await?;
-            post_ok(&mut a, &chan, &text).await?;
-            b.wait_chat(&chan, &text).await
-        }
-        .await;
-        a.close().await;
-        b.close().await;
-        let m = got?;
+        let m = posted_and_seen(&cx, &chan, &text).await?;
         ensure!(m.name == "grpchat", "not a grpchat: {}", show(&m));
-        ensure!(
-            m.attr("author").is_some_and(|x| x.starts_with("sip:")),
-            "author: {}",
-            show(&m)
-        );
-        ensure!(
-            m.attr("ts").is_some_and(is_utc_timestamp),
-            "ts: {}",
-            show(&m)
-        );
+        author_and_ts(&m)?;
         Ok(Outcome::Pass)
     })
 }
@@ -192,11 +214,9 @@ fn multiline(cx: XCtx) -> CaseFuture {
         let chan = cx.config.chan();
         let first = cx.unique("line one");
         let sent = format!("{first}\r\nline two");
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
+        let (mut a, mut b) = open_pair(&cx).await?;
         let got = async {
-            a.join(&cx.config.room).await?;
-            b.join(&cx.config.room).await?;
+            join_pair(&mut a, &mut b, &cx.config.room).await?;
             post_ok(&mut a, &chan, &sent).await?;
             b.wait("the two-line message", |e| {
                 e.name == "grpchat" && chat_text(e).is_some_and(|t| t.starts_with(&first))
@@ -204,8 +224,7 @@ fn multiline(cx: XCtx) -> CaseFuture {
             .await
         }
         .await;
-        a.close().await;
-        b.close().await;
+        close_pair(a, b).await;
         let m = got?;
         let t = chat_text(&m).unwrap_or_default();
         ensure!(t == format!("{first}\nline two"), "text {t:?}");
@@ -217,18 +236,7 @@ fn markup(cx: XCtx) -> CaseFuture {
     boxed(async move {
         let chan = cx.config.chan();
         let text = cx.unique("<b>a & b</b> \"q\" 'a' ü € 😀");
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
-        let got = async {
-            a.join(&cx.config.room).await?;
-            b.join(&cx.config.room).await?;
-            post_ok(&mut a, &chan, &text).await?;
-            b.wait_chat(&chan, &text).await
-        }
-        .await;
-        a.close().await;
-        b.close().await;
-        got?;
+        posted_and_seen(&cx, &chan, &text).await?;
         Ok(Outcome::Pass)
     })
 }
@@ -260,74 +268,54 @@ async fn refused(a: &mut XSession, b: &mut XSession, chan: &str, text: &str) -> 
 }
 
 fn oversized(cx: XCtx) -> CaseFuture {
-    boxed(async move {
-        let chan = cx.config.chan();
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
-        let got = async {
-            let sib = server_info(&mut a).await?;
-            let limit: usize = sib
-                .attr("messageSizeLimit")
-                .and_then(|v| v.trim().parse().ok())
-                .with_context(|| format!("no messageSizeLimit: {sib}"))?;
-            a.join(&cx.config.room).await?;
-            b.join(&cx.config.room).await?;
+    boxed(sized(cx, true))
+}
+
+fn at_limit(cx: XCtx) -> CaseFuture {
+    boxed(sized(cx, false))
+}
+
+/// alice (reading `messageSizeLimit`) and bob join the room; alice posts a message longer
+/// than the limit when `over` (it must be refused and not delivered), else one of exactly
+/// the limit (it must be accepted and reach bob).
+async fn sized(cx: XCtx, over: bool) -> Result<Outcome> {
+    let chan = cx.config.chan();
+    let (mut a, mut b) = open_pair(&cx).await?;
+    let got = async {
+        let limit = size_limit(&mut a).await?;
+        join_pair(&mut a, &mut b, &cx.config.room).await?;
+        if over {
             let mut text = cx.unique("big");
             while text.chars().count() <= limit {
                 text.push('x');
             }
             refused(&mut a, &mut b, &chan, &text).await
-        }
-        .await;
-        a.close().await;
-        b.close().await;
-        got?;
-        Ok(Outcome::Pass)
-    })
-}
-
-fn at_limit(cx: XCtx) -> CaseFuture {
-    boxed(async move {
-        let chan = cx.config.chan();
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
-        let got = async {
-            let sib = server_info(&mut a).await?;
-            let limit: usize = sib
-                .attr("messageSizeLimit")
-                .and_then(|v| v.trim().parse().ok())
-                .with_context(|| format!("no messageSizeLimit: {sib}"))?;
-            a.join(&cx.config.room).await?;
-            b.join(&cx.config.room).await?;
+        } else {
             let mut text = cx.unique("limit");
             text.truncate(limit);
             while text.len() < limit {
                 text.push('y');
             }
-            post_ok(&mut a, &chan, &text).await?;
-            b.wait_chat(&chan, &text).await
+            post_seen(&mut a, &mut b, &chan, &text).await.map(drop)
         }
-        .await;
-        a.close().await;
-        b.close().await;
-        got?;
-        Ok(Outcome::Pass)
-    })
+    }
+    .await;
+    close_pair(a, b).await;
+    got?;
+    Ok(Outcome::Pass)
 }
 
 fn not_joined(cx: XCtx) -> CaseFuture {
     boxed(async move {
         let chan = cx.config.chan();
         let text = cx.unique("not joined");
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
+        let (mut a, mut b) = open_pair(&cx).await?;
         let got = async {
             b.join(&cx.config.room).await?;
             refused(&mut a, &mut b, &chan, &text).await
         }
         .await;
-        a.close().await;
-        b.close().await;
+        close_pair(a, b).await;
         got?;
         Ok(Outcome::Pass)
     })
@@ -386,16 +374,7 @@ fn history_attributes(cx: XCtx) -> CaseFuture {
             .iter()
             .find(|m| is_chat(m, &chan, &text))
             .with_context(|| format!("{text:?} not in the history ({} entries)", msgs.len()))?;
-        ensure!(
-            m.attr("author").is_some_and(|x| x.starts_with("sip:")),
-            "author: {}",
-            show(m)
-        );
-        ensure!(
-            m.attr("ts").is_some_and(is_utc_timestamp),
-            "ts: {}",
-            show(m)
-        );
+        author_and_ts(m)?;
         Ok(Outcome::Pass)
     })
 }

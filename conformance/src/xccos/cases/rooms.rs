@@ -4,7 +4,7 @@
 use super::info::search;
 use crate::suite::case::{boxed, CaseFuture, Outcome};
 use crate::xccos::envelope::{chanib, chanid, data_children, is_notice, resp_code, show};
-use crate::xccos::session::XSession;
+use crate::xccos::session::{close_pair, join_pair, open_pair, XSession};
 use crate::xccos::{XCase, XCtx};
 use anyhow::{ensure, Context as _, Result};
 use palaver_dialects::xmpp::element::Element;
@@ -102,16 +102,14 @@ fn members(rpl: &Element, chan: &str) -> Result<(Uibs, Vec<String>)> {
 
 fn join_members(cx: XCtx) -> CaseFuture {
     boxed(async move {
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
+        let (mut a, mut b) = open_pair(&cx).await?;
         let room = cx.config.room.clone();
         let got = async {
             a.join(&room).await?;
             b.join(&room).await
         }
         .await;
-        a.close().await;
-        b.close().await;
+        close_pair(a, b).await;
         let rpl = got?;
         let (uibs, ids) = members(&rpl, &cx.config.chan())?;
         for id in &ids {
@@ -286,63 +284,55 @@ fn part_notice(e: &Element, chan: &str, me: &str) -> bool {
 
 fn ntc_join(cx: XCtx) -> CaseFuture {
     boxed(async move {
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
+        let (mut a, mut b) = open_pair(&cx).await?;
         let (domain, room) = (cx.config.domain.clone(), cx.config.room.clone());
         let me = cx.user(0).aor();
         let got = async {
-            a.join(&room).await?;
-            b.join(&room).await?;
+            join_pair(&mut a, &mut b, &room).await?;
             a.wait("ntc:join of bob", |e| join_notice(e, &domain, &room, &me))
                 .await
         }
         .await;
-        a.close().await;
-        b.close().await;
+        close_pair(a, b).await;
         got?;
         Ok(Outcome::Pass)
     })
 }
 
 fn ntc_part(cx: XCtx) -> CaseFuture {
-    boxed(async move {
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
-        let room = cx.config.room.clone();
-        let chan = cx.config.chan();
-        let me = cx.user(0).aor();
-        let got = async {
-            a.join(&room).await?;
-            b.join(&room).await?;
-            b.ask_ok("part", &chanib(&chan)).await?;
-            a.wait("ntc:part of bob", |e| part_notice(e, &chan, &me))
-                .await
-        }
-        .await;
-        a.close().await;
-        b.close().await;
-        got?;
-        Ok(Outcome::Pass)
-    })
+    boxed(part_noticed(cx, false))
 }
 
 fn ntc_part_bye(cx: XCtx) -> CaseFuture {
-    boxed(async move {
-        let mut a = XSession::open(&cx, 0).await?;
-        let mut b = XSession::open(&cx, 1).await?;
-        let room = cx.config.room.clone();
-        let chan = cx.config.chan();
-        let me = cx.user(0).aor();
-        let got = async {
-            a.join(&room).await?;
-            b.join(&room).await?;
-            b.close().await;
-            a.wait("ntc:part after bob's BYE", |e| part_notice(e, &chan, &me))
-                .await
-        }
-        .await;
-        a.close().await;
-        got?;
-        Ok(Outcome::Pass)
-    })
+    boxed(part_noticed(cx, true))
+}
+
+/// alice and bob join the room, bob leaves it (`cmd:part`, or his BYE when `by_bye`) and
+/// alice must get the `ntc:part`.
+async fn part_noticed(cx: XCtx, by_bye: bool) -> Result<Outcome> {
+    let (mut a, b) = open_pair(&cx).await?;
+    let chan = cx.config.chan();
+    let me = cx.user(0).aor();
+    let mut b = Some(b);
+    let got = async {
+        let bob = b.as_mut().context("bob's session")?;
+        join_pair(&mut a, bob, &cx.config.room).await?;
+        let what = if by_bye {
+            if let Some(bob) = b.take() {
+                bob.close().await;
+            }
+            "ntc:part after bob's BYE"
+        } else {
+            bob.ask_ok("part", &chanib(&chan)).await?;
+            "ntc:part of bob"
+        };
+        a.wait(what, |e| part_notice(e, &chan, &me)).await
+    }
+    .await;
+    a.close().await;
+    if let Some(bob) = b {
+        bob.close().await;
+    }
+    got?;
+    Ok(Outcome::Pass)
 }
