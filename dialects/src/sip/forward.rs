@@ -85,13 +85,8 @@ pub fn forward_request(
         }
         push(&mut out, &field.name, &field.value);
     }
-    let body = request.body();
-    push(&mut out, "Content-Length", &body.len().to_string());
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(body);
     Ok(OutgoingRequest {
-        bytes,
+        bytes: crate::sip::request::with_body(out, request.body()),
         branch,
         call_id: request.call_id().to_string(),
         cseq: request.cseq(),

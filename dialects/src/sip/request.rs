@@ -217,12 +217,8 @@ impl RequestBuilder {
             }
             None => &[],
         };
-        push("Content-Length", &body.len().to_string());
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(body);
         Ok(OutgoingRequest {
-            bytes,
+            bytes: with_body(out, body),
             branch,
             call_id,
             cseq,
@@ -247,6 +243,17 @@ fn name_addr(
         uri: SipUri::parse(uri)?,
         params,
     })
+}
+
+/// Ends a request's head (start line and headers, each ending in CRLF) with its
+/// `Content-Length`, the blank line and the body.
+pub(crate) fn with_body(mut head: String, body: &[u8]) -> Vec<u8> {
+    head.push_str("Content-Length: ");
+    head.push_str(&body.len().to_string());
+    head.push_str("\r\n\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 #[cfg(test)]
