@@ -319,6 +319,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(task));
     }
     let sip = crate::sip::SipService::new(ctx.clone(), svc.clone(), &secret);
+    if let Some(pool) = &pool {
+        sip.attach_pool(pool.membership.clone());
+    }
     tasks.extend(sip.start(sip_listeners));
     if !http_listeners.is_empty() {
         let state = crate::http::HttpState {

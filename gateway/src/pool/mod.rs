@@ -52,16 +52,6 @@ impl Drop for Pool {
     }
 }
 
-/// The membership of the pool this process runs, for the SIP front end (relays of requests
-/// to users registered on other nodes). One server per process: the last started wins.
-static LOCAL: std::sync::Mutex<std::sync::Weak<Membership>> =
-    std::sync::Mutex::new(std::sync::Weak::new());
-
-/// The running pool's membership, if this node is in a pool.
-pub fn local_membership() -> Option<Arc<Membership>> {
-    LOCAL.lock().ok().and_then(|l| l.upgrade())
-}
-
 /// Binds the 8011 listener; returns it with the `palaver: listening pool ADDR` line.
 pub async fn bind(cfg: &PoolConfig) -> anyhow::Result<(TcpListener, String)> {
     use anyhow::Context as _;
@@ -102,9 +92,6 @@ pub fn start(
         tasks.push(tokio::spawn(task));
     }
     tasks.push(tokio::spawn(tick(shared)));
-    if let Ok(mut local) = LOCAL.lock() {
-        *local = Arc::downgrade(&membership);
-    }
     tracing::info!(
         node = %cfg.node_id,
         pool = %cfg.pool_id,

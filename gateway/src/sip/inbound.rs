@@ -116,13 +116,26 @@ pub async fn on_message(svc: &Arc<SipService>, raw: Vec<u8>, flow: &Flow) {
 impl SipService {
     /// Sends `response` to `request` over `flow` and remembers it for retransmissions.
     pub async fn respond(&self, request: &SipMessage, flow: &Flow, response: SipResponse) {
-        let bytes = response
-            .with_header("Server", concat!("palaver/", env!("CARGO_PKG_VERSION")))
-            .to_bytes();
+        self.send_response(request, flow, Self::response_bytes(response))
+            .await;
+    }
+
+    /// A response of ours as sent: with the `Server` header.
+    pub fn response_bytes(response: SipResponse) -> Bytes {
+        Bytes::from(
+            response
+                .with_header("Server", concat!("palaver/", env!("CARGO_PKG_VERSION")))
+                .to_bytes(),
+        )
+    }
+
+    /// Sends an already serialized response to `request` over `flow` and remembers it for
+    /// retransmissions (a response built here, or one relayed from a device or a pool peer).
+    pub async fn send_response(&self, request: &SipMessage, flow: &Flow, bytes: Bytes) {
         if let Ok(mut table) = self.server_transactions.lock() {
             table.record_response(request, &bytes, Instant::now());
         }
-        flow.send(Bytes::from(bytes)).await;
+        flow.send(bytes).await;
     }
 
     /// A `200 OK` to `request`.

@@ -73,6 +73,9 @@ pub struct SipService {
     pub conn_limit: Arc<crate::conn_limit::ConnLimiter>,
     /// XCCOS (Lync group chat) sessions by (Call-ID, our tag).
     pub xccos: xccos::Sessions,
+    /// The pool this node is in, if any: requests to users registered on other nodes and
+    /// in-dialog requests of sessions held by them are relayed through it.
+    pub pool: std::sync::OnceLock<Arc<crate::pool::Membership>>,
 }
 
 /// Bound SIP sockets, ready to serve.
@@ -171,8 +174,16 @@ impl SipService {
             udp_peers: udp_peers::UdpPeers::default(),
             conn_limit: crate::conn_limit::ConnLimiter::new(ctx.config.sip.max_connections_per_ip),
             xccos: xccos::Sessions::default(),
+            pool: std::sync::OnceLock::new(),
             ctx,
         })
+    }
+
+    /// Joins the SIP front end to this node's pool (before [`SipService::start`]): it relays
+    /// through it and answers its peers' relays.
+    pub fn attach_pool(self: &Arc<Self>, pool: Arc<crate::pool::Membership>) {
+        proxy::attach(self, &pool);
+        let _ = self.pool.set(pool);
     }
 
     /// Starts every listener and the expiry sweeper; returns their tasks. Also makes XMPP
@@ -180,7 +191,6 @@ impl SipService {
     pub fn start(self: &Arc<Self>, listeners: SipListeners) -> Vec<tokio::task::JoinHandle<()>> {
         let relay = invites::SipInvitationRelay(Arc::downgrade(self));
         let _ = self.ctx.invitation_relay.set(Arc::new(relay));
-        proxy::attach(self);
         let mut tasks = Vec::new();
         for socket in listeners.udp {
             tasks.push(tokio::spawn(transport::run_udp(self.clone(), socket)));

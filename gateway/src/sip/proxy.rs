@@ -38,7 +38,7 @@ use palaver_dialects::sip::{
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a node waits for its peers' answers to a relay: a peer's own client
 /// transaction ends within timer F (32 s), plus a margin for the link.
@@ -110,7 +110,7 @@ pub async fn on_request(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
     }
     let key = user.to_string();
     let local = svc.bindings.list(&key);
-    let pool = match crate::pool::local_membership() {
+    let pool = match svc.pool.get().cloned() {
         Some(pool) if registered_elsewhere(svc, &user, &local).await => Some(pool),
         _ => None,
     };
@@ -332,11 +332,7 @@ async fn answer(svc: &SipService, req: &SipMessage, flow: &Flow, outcome: Outcom
     let (code, reason) = match outcome {
         Outcome::Response { code: 503, .. } => (500, "Server Internal Error"),
         Outcome::Response { bytes, .. } => {
-            if let Ok(mut table) = svc.server_transactions.lock() {
-                table.record_response(req, &bytes, Instant::now());
-            }
-            flow.send(Bytes::from(bytes)).await;
-            return;
+            return svc.send_response(req, flow, Bytes::from(bytes)).await;
         }
         Outcome::Failed(408) => (408, "Request Timeout"),
         Outcome::Failed(500) => (500, "Server Internal Error"),
@@ -346,12 +342,9 @@ async fn answer(svc: &SipService, req: &SipMessage, flow: &Flow, outcome: Outcom
     svc.respond(req, flow, resp).await;
 }
 
-/// Makes this node answer the SIP relays of its pool peers (when it is in a pool): a relayed
-/// request is forked to this node's bindings of the user.
-pub fn attach(svc: &Arc<SipService>) {
-    let Some(pool) = crate::pool::local_membership() else {
-        return;
-    };
+/// Makes this node answer the SIP relays of its pool peers: a relayed request is forked to
+/// this node's bindings of the user (or run in an XCCOS dialog this node holds).
+pub fn attach(svc: &Arc<SipService>, pool: &crate::pool::Membership) {
     let weak = Arc::downgrade(svc);
     pool.on_sip_relay(Box::new(move |user, request| {
         let weak = weak.clone();

@@ -7,8 +7,7 @@
 use super::rooms::{occupant_uri, RoomState};
 use super::session::{PendingJoin, SessionTask};
 use palaver_core::engine::{
-    validate_room_name, ClientProtocol, ClientRef, HistoryRequest, JoinRequest, RoomCommand,
-    RoomError, RoomInfo,
+    ClientProtocol, ClientRef, HistoryRequest, JoinRequest, RoomCommand, RoomError, RoomInfo,
 };
 use palaver_core::model::{Affiliation, Category, HistoryQuery, Whois};
 use palaver_dialects::xccos::addr::{category_uri, channel_uri, parse_channel_uri, ChanId};
@@ -42,6 +41,11 @@ pub fn derived_uuid(what: &str, domain: &str) -> String {
 /// The largest room message accepted, in characters (what `getserverinfo` announces).
 pub fn message_size_limit(max_post_bytes: usize) -> u32 {
     u32::try_from(max_post_bytes / 4).unwrap_or(u32::MAX)
+}
+
+/// `ma-cat://<domain>/<id>` of the category tree's root (`rootUri` of `getserverinfo`).
+pub fn root_category_uri(domain: &str) -> String {
+    category_uri(domain, derived_uuid("root", domain))
 }
 
 /// A room's facts as XCCOS lists them.
@@ -84,7 +88,7 @@ impl SessionTask {
             CommandKind::ServerInfo => {
                 let domain = self.svc.domain.clone();
                 let limit = message_size_limit(self.svc.config.max_post_bytes);
-                let root = category_uri(&domain, derived_uuid("root", &domain));
+                let root = root_category_uri(&domain);
                 let db = derived_uuid("db", &domain);
                 let info = ServerInfo {
                     domain: &domain,
@@ -142,21 +146,12 @@ impl SessionTask {
         }
     }
 
-    /// The room a channel URI names on this server.
-    fn room_of(&self, channel: &str) -> Option<String> {
-        let (domain, value) = parse_channel_uri(channel)?;
-        if !domain.eq_ignore_ascii_case(&self.svc.domain) {
-            return None;
-        }
-        validate_room_name(value).ok()
-    }
-
     async fn search(&self, by_category: bool, criteria: &str) -> Result<Vec<ChannelInfo>, Resp> {
         let engine = &self.svc.ctx.engine;
         let rooms = engine.list_rooms().await.map_err(|_| Resp::INTERNAL)?;
         let domain = &self.svc.domain;
         let wanted_category: Option<Option<String>> = if by_category {
-            let root = category_uri(domain, derived_uuid("root", domain));
+            let root = root_category_uri(domain);
             if criteria.eq_ignore_ascii_case(&root) || criteria.is_empty() {
                 None
             } else {
@@ -239,7 +234,7 @@ impl SessionTask {
             refused: None,
         };
         for chan in channels {
-            let Some(room) = self.room_of(&chan.uri()) else {
+            let Some(room) = self.svc.room_of_channel(&chan.uri()) else {
                 pending.refused.get_or_insert(Resp::NO_CHANNEL);
                 continue;
             };
@@ -319,7 +314,7 @@ impl SessionTask {
         channel: &str,
         last: u32,
     ) -> Result<palaver_dialects::xmpp::element::Element, Resp> {
-        let room = self.room_of(channel).ok_or(Resp::NO_CHANNEL)?;
+        let room = self.svc.room_of_channel(channel).ok_or(Resp::NO_CHANNEL)?;
         let real = match self.rooms.get(&room) {
             Some(state) => state.sees_real_addresses(),
             None => {
@@ -377,7 +372,7 @@ impl SessionTask {
     }
 
     async fn part(&mut self, channel: &str) -> Resp {
-        let Some(room) = self.room_of(channel) else {
+        let Some(room) = self.svc.room_of_channel(channel) else {
             return Resp::NO_CHANNEL;
         };
         if self.rooms.remove(&room).is_none() {

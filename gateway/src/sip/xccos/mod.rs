@@ -62,6 +62,15 @@ impl SipService {
         lookup || pool_match
     }
 
+    /// The room a `ma-chan://<domain>/<name>` channel names on this server.
+    fn room_of_channel(&self, channel: &str) -> Option<String> {
+        let (domain, value) = palaver_dialects::xccos::parse_channel_uri(channel)?;
+        if !domain.eq_ignore_ascii_case(&self.domain) {
+            return None;
+        }
+        palaver_core::engine::validate_room_name(value).ok()
+    }
+
     fn xccos_session(&self, req: &SipMessage) -> Option<Arc<XccosSession>> {
         let tag = req.to().tag()?;
         let s = self
@@ -132,13 +141,8 @@ pub async fn on_invite(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
     tracing::info!(user = %user, peer = %flow.peer, call_id = %req.call_id(), "XCCOS session opens");
     metrics::counter!("palaver_xccos_sessions_total").increment(1);
     metrics::gauge!("palaver_xccos_sessions").set(svc.xccos.len() as f64);
-    let bytes = resp
-        .with_header("Server", concat!("palaver/", env!("CARGO_PKG_VERSION")))
-        .to_bytes();
-    if let Ok(mut table) = svc.server_transactions.lock() {
-        table.record_response(req, &bytes, std::time::Instant::now());
-    }
-    flow.send(bytes::Bytes::from(bytes.clone())).await;
+    let bytes = SipService::response_bytes(resp);
+    svc.send_response(req, flow, bytes.clone()).await;
     if !flow.transport.reliable() {
         // RFC 3261 §13.3.1.4: the 2xx is retransmitted until its ACK arrives.
         let flow = flow.clone();
@@ -150,7 +154,7 @@ pub async fn on_invite(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
                 if session.acked.load(Ordering::Relaxed) {
                     return;
                 }
-                flow.send(bytes::Bytes::from(bytes.clone())).await;
+                flow.send(bytes.clone()).await;
                 wait = (wait * 2).min(Duration::from_secs(4));
             }
             if !session.acked.load(Ordering::Relaxed) {
@@ -202,7 +206,7 @@ pub async fn on_ack(svc: &SipService, req: &SipMessage) {
     match svc.xccos_session(req) {
         Some(session) => session.acked.store(true, Ordering::Relaxed),
         None if req.to().tag().is_some() => {
-            let _ = relay_to_pool(req).await;
+            let _ = relay_to_pool(svc, req).await;
         }
         None => {}
     }
@@ -214,14 +218,8 @@ pub async fn on_ack(svc: &SipService, req: &SipMessage) {
 pub async fn on_in_dialog(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
     let resp = match svc.xccos_session(req) {
         Some(session) => in_dialog(svc, &session, req).await,
-        None => match relay_to_pool(req).await {
-            Some(bytes) => {
-                if let Ok(mut table) = svc.server_transactions.lock() {
-                    table.record_response(req, &bytes, std::time::Instant::now());
-                }
-                flow.send(bytes).await;
-                return;
-            }
+        None => match relay_to_pool(svc, req).await {
+            Some(bytes) => return svc.send_response(req, flow, bytes).await,
             None => svc.reply(req, 481, "Call/Transaction Does Not Exist"),
         },
     };
@@ -256,8 +254,8 @@ async fn in_dialog(
 }
 
 /// Asks the pool peers to run `req` in a dialog one of them holds; the holder's response.
-async fn relay_to_pool(req: &SipMessage) -> Option<bytes::Bytes> {
-    let pool = crate::pool::local_membership()?;
+async fn relay_to_pool(svc: &SipService, req: &SipMessage) -> Option<bytes::Bytes> {
+    let pool = svc.pool.get()?;
     let unchanged = palaver_dialects::sip::forward::Forward::default();
     let request =
         palaver_dialects::sip::forward::forward_request(req, &unchanged, |_| true).ok()?;
@@ -288,10 +286,9 @@ pub async fn relayed(svc: &Arc<SipService>, request: &[u8]) -> Option<bytes::Byt
         session.acked.store(true, Ordering::Relaxed);
         return Some(bytes::Bytes::new());
     }
-    let resp = in_dialog(svc, &session, &req)
-        .await
-        .with_header("Server", concat!("palaver/", env!("CARGO_PKG_VERSION")));
-    Some(bytes::Bytes::from(resp.to_bytes()))
+    Some(SipService::response_bytes(
+        in_dialog(svc, &session, &req).await,
+    ))
 }
 
 /// Runs an INFO's envelope; returns the SIP status to answer it with.
@@ -362,10 +359,9 @@ async fn post(
     if text.trim().is_empty() {
         return Err((400, "Empty Message", Resp::BAD_REQUEST));
     }
-    let room = palaver_dialects::xccos::parse_channel_uri(&chat.channel)
-        .filter(|(d, _)| d.eq_ignore_ascii_case(&svc.domain))
-        .and_then(|(_, v)| palaver_core::engine::validate_room_name(v).ok())
-        .ok_or((404, "No Such Channel", Resp::NO_CHANNEL))?;
+    let room =
+        svc.room_of_channel(&chat.channel)
+            .ok_or((404, "No Such Channel", Resp::NO_CHANNEL))?;
     let result = svc
         .ctx
         .engine

@@ -103,7 +103,7 @@ pub struct SessionTask {
     envid: Arc<AtomicU64>,
 }
 
-/// Starts the task of a new session; returns the session and the sink its rooms use.
+/// Starts the task of a new session; returns the session.
 pub fn start(
     svc: &Arc<SipService>,
     user: UserId,
