@@ -1,5 +1,6 @@
 //! Runs `palaver-conformance xmpp` (the XMPP conformance suite, issue 7) against the real
-//! server and requires every case to PASS or be N-A, and the JSON report to list them all.
+//! server, four cases at a time, and requires every case to PASS or be N-A, and the JSON
+//! report to list them all.
 //!
 //! The tool is `palaver-conformance` next to the `palaver` binary under test; like that one it
 //! is refused when older than its sources (`cargo build -p palaver-conformance`, or
@@ -33,7 +34,8 @@ async fn every_xmpp_case_passes_or_is_not_applicable() {
             let mut cmd = conformance::command("xmpp", &["alice", "bob", "carol"], SKIP, &json)?;
             cmd.args(["--server", &server.starttls_addr().to_string()])
                 .args(["--domain", DOMAIN, "--muc", MUC_DOMAIN])
-                .args(["--tls-ca", &server.ca_path().display().to_string()]);
+                .args(["--tls-ca", &server.ca_path().display().to_string()])
+                .args(["--jobs", "4"]);
             conformance::run(cmd, RUN_TIMEOUT, "the suite", "").await?;
             let report = conformance::check_report(&json, &listed, SKIP, "the suite")?;
             ensure!(report["failed"] == 0, "report: {report}");

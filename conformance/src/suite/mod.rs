@@ -6,19 +6,21 @@
 
 pub mod case;
 pub mod cases;
+pub mod known;
 pub mod report;
+pub mod runner;
 pub mod session;
 pub mod xml;
 
+pub use runner::{bounded, run_cases, RunArgs};
+
 use anyhow::{bail, Context as _, Result};
-use case::{CaseFuture, Config, Ctx, Features, Need, Outcome, User};
+use case::{Config, Ctx, Features, Need, Outcome, User};
 use clap::Args;
-use report::{glob_match, CaseResult};
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Options of `palaver-conformance xmpp`.
 #[derive(Args, Debug)]
@@ -61,99 +63,26 @@ fn print_list<C: Listed>(cases: &[C]) {
 /// What the runner and `list` read of a suite's case: its id, clause and description.
 pub trait Listed {
     fn info(&self) -> (&'static str, &'static str, &'static str);
+
+    /// Whether the case must run alone (not beside others under `-j N`).
+    fn exclusive(&self) -> bool {
+        false
+    }
 }
 
 impl Listed for case::Case {
     fn info(&self) -> (&'static str, &'static str, &'static str) {
         (self.id, self.clause, self.description)
     }
+
+    fn exclusive(&self) -> bool {
+        RUN_ALONE.contains(&self.id)
+    }
 }
 
-/// The options every suite's subcommand takes: which cases run, where the results are
-/// written, the wait bound and verbosity.
-#[derive(Args, Debug)]
-pub struct RunArgs {
-    /// Run only the cases whose id matches one of these globs (`*`, `?`).
-    #[arg(long = "case")]
-    pub cases: Vec<String>,
-    /// Skip the cases whose id matches one of these globs.
-    #[arg(long = "skip")]
-    pub skips: Vec<String>,
-    /// Write the results as JSON to this file.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Write the results as JUnit XML to this file.
-    #[arg(long)]
-    pub junit: Option<PathBuf>,
-    /// Bound, in seconds, of every single wait for an answer.
-    #[arg(long, default_value_t = 5)]
-    pub timeout: u64,
-    /// Print the wire traffic of failing cases.
-    #[arg(short, long)]
-    pub verbose: bool,
-}
-
-/// Runs the selected `cases` one after the other with `run_case` (which yields the case's
-/// outcome and wire trace), prints a row per case and the summary, writes the JSON and JUnit
-/// reports and gives the exit code: failure when a case failed.
-pub async fn run_cases<C, F, Fut>(
-    cases: Vec<C>,
-    opts: &RunArgs,
-    mut run_case: F,
-) -> Result<ExitCode>
-where
-    C: Listed,
-    F: FnMut(&C) -> Fut,
-    Fut: Future<Output = (Outcome, Vec<String>)>,
-{
-    let mut results = Vec::new();
-    for case in cases {
-        let (id, clause, _) = case.info();
-        let selected = opts.cases.is_empty() || opts.cases.iter().any(|g| glob_match(g, id));
-        if !selected || opts.skips.iter().any(|g| glob_match(g, id)) {
-            continue;
-        }
-        let started = Instant::now();
-        let (outcome, trace) = run_case(&case).await;
-        let result = CaseResult {
-            id,
-            clause,
-            outcome,
-            ms: started.elapsed().as_millis(),
-            trace,
-        };
-        report::print_row(&result, opts.verbose);
-        results.push(result);
-    }
-    let summary = report::summary(&results);
-    println!("{summary}");
-    if let Some(path) = &opts.json {
-        std::fs::write(path, report::json(&results)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &opts.junit {
-        std::fs::write(path, report::junit(&results))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    let failed = results
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Fail(_)));
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// Runs a case body bounded by `whole` (every read in it is bounded by --timeout; this bounds
-/// a case that loops); an error or the bound is a failure.
-pub async fn bounded(whole: Duration, body: CaseFuture) -> Outcome {
-    match tokio::time::timeout(whole, body).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => Outcome::Fail(format!("{e:#}")),
-        Err(_) => Outcome::Fail(format!("the case took longer than {whole:?}")),
-    }
-}
+/// XMPP cases that run alone under `-j N`: what they check goes to the invitee's bare JID,
+/// which every concurrent session of the same account could receive instead.
+const RUN_ALONE: &[&str] = &["muc.invite.mediated"];
 
 /// `palaver-conformance xmpp`: runs the selected cases and reports.
 pub async fn run(args: XmppArgs) -> Result<ExitCode> {

@@ -10,6 +10,8 @@ pub struct CaseResult {
     pub id: &'static str,
     pub clause: &'static str,
     pub outcome: Outcome,
+    /// The implementation whose documented deviation this failure is (`--known-deviations`).
+    pub known: Option<String>,
     pub ms: u128,
     pub trace: Vec<String>,
 }
@@ -20,6 +22,19 @@ impl CaseResult {
             Outcome::Pass => "PASS",
             Outcome::NotApplicable(_) => "N-A",
             Outcome::Fail(_) => "FAIL",
+        }
+    }
+
+    /// Whether the case failed, other than as a known deviation.
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Fail(_)) && self.known.is_none()
+    }
+
+    /// The status column: `FAIL (known: NAME)` for a known deviation.
+    fn label(&self) -> String {
+        match &self.known {
+            Some(name) => format!("FAIL (known: {name})"),
+            None => self.status().to_string(),
         }
     }
 
@@ -37,7 +52,7 @@ pub fn print_row(r: &CaseResult, verbose: bool) {
         "{:<44} {:<32} {:<5} {:>6} ms  {}",
         r.id,
         r.clause,
-        r.status(),
+        r.label(),
         r.ms,
         r.detail()
     );
@@ -48,44 +63,57 @@ pub fn print_row(r: &CaseResult, verbose: bool) {
     }
 }
 
-/// `N passed, N failed, N skipped`.
-pub fn summary(results: &[CaseResult]) -> String {
+/// How many cases passed, failed (not as known deviations), were N-A, failed as known
+/// deviations.
+fn counts(results: &[CaseResult]) -> (usize, usize, usize, usize) {
     let count = |s: &str| results.iter().filter(|r| r.status() == s).count();
-    format!(
-        "{} passed, {} failed, {} skipped",
-        count("PASS"),
-        count("FAIL"),
-        count("N-A")
-    )
+    let known = results.iter().filter(|r| r.known.is_some()).count();
+    (count("PASS"), count("FAIL") - known, count("N-A"), known)
 }
 
-/// The results as JSON: `{"cases": [{id, clause, result, ms, detail}], passed, failed, skipped}`.
+/// `N passed, N failed, N skipped`, then `, N known deviations` when there are some.
+pub fn summary(results: &[CaseResult]) -> String {
+    let (passed, failed, skipped, known) = counts(results);
+    let mut line = format!("{passed} passed, {failed} failed, {skipped} skipped");
+    if known > 0 {
+        line.push_str(&format!(", {known} failed as known deviations"));
+    }
+    line
+}
+
+/// The results as JSON: `{"cases": [{id, clause, result, known?, ms, detail}], passed, failed,
+/// skipped, known}` (`failed` leaves out the known deviations, counted in `known`).
 pub fn json(results: &[CaseResult]) -> Result<String> {
     let cases: Vec<_> = results
         .iter()
         .map(|r| {
-            serde_json::json!({
+            let mut case = serde_json::json!({
                 "id": r.id,
                 "clause": r.clause,
                 "result": r.status(),
                 "ms": r.ms,
                 "detail": r.detail(),
-            })
+            });
+            if let Some(name) = &r.known {
+                case["known"] = name.as_str().into();
+            }
+            case
         })
         .collect();
-    let count = |s: &str| results.iter().filter(|r| r.status() == s).count();
+    let (passed, failed, skipped, known) = counts(results);
     Ok(serde_json::to_string_pretty(&serde_json::json!({
         "cases": cases,
-        "passed": count("PASS"),
-        "failed": count("FAIL"),
-        "skipped": count("N-A"),
+        "passed": passed,
+        "failed": failed,
+        "skipped": skipped,
+        "known": known,
     }))?)
 }
 
-/// The results as a JUnit XML test suite (N-A cases are `<skipped/>`).
+/// The results as a JUnit XML test suite (N-A cases and known deviations are `<skipped/>`).
 pub fn junit(results: &[CaseResult]) -> String {
-    let failures = results.iter().filter(|r| r.status() == "FAIL").count();
-    let skipped = results.iter().filter(|r| r.status() == "N-A").count();
+    let (_, failures, skipped, known) = counts(results);
+    let skipped = skipped + known;
     let mut out = format!(
         "<?xml version='1.0' encoding='UTF-8'?>\n<testsuite name='palaver-conformance' tests='{}' failures='{failures}' skipped='{skipped}'>\n",
         results.len()
@@ -100,6 +128,10 @@ pub fn junit(results: &[CaseResult]) -> String {
         match &r.outcome {
             Outcome::Pass => {}
             Outcome::NotApplicable(d) => out.push_str(&format!("<skipped message='{}'/>", attr(d))),
+            Outcome::Fail(d) if r.known.is_some() => out.push_str(&format!(
+                "<skipped message='{}'/>",
+                attr(&format!("{}: {d}", r.label()))
+            )),
             Outcome::Fail(d) => out.push_str(&format!(
                 "<failure message='{}'>{}</failure>",
                 attr(d),
@@ -138,7 +170,44 @@ pub fn glob_match(glob: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::*;
+
+    fn result(id: &'static str, outcome: Outcome, known: Option<&str>) -> CaseResult {
+        CaseResult {
+            id,
+            clause: "XEP-0045 §7.2.3",
+            outcome,
+            known: known.map(str::to_string),
+            ms: 1,
+            trace: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn known_deviations_are_counted_apart_from_failures() -> Result<()> {
+        let results = [
+            result("a", Outcome::Pass, None),
+            result("b", Outcome::Fail("x".into()), Some("prosody")),
+            result("c", Outcome::NotApplicable("y".into()), None),
+        ];
+        assert_eq!(
+            summary(&results),
+            "1 passed, 0 failed, 1 skipped, 1 failed as known deviations"
+        );
+        assert!(!results.iter().any(CaseResult::failed));
+        assert_eq!(results[1].label(), "FAIL (known: prosody)");
+        let j: serde_json::Value = serde_json::from_str(&json(&results)?)?;
+        assert_eq!(
+            (j["failed"].as_u64(), j["known"].as_u64()),
+            (Some(0), Some(1))
+        );
+        assert_eq!(j["cases"][1]["known"], "prosody");
+        assert!(junit(&results).contains("failures='0' skipped='2'"));
+        let unknown = result("d", Outcome::Fail("z".into()), None);
+        assert!(unknown.failed());
+        assert_eq!(summary(&[unknown]), "0 passed, 1 failed, 0 skipped");
+        Ok(())
+    }
 
     #[test]
     fn globs() {

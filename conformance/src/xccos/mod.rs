@@ -117,6 +117,12 @@ impl Listed for XCase {
     fn info(&self) -> (&'static str, &'static str, &'static str) {
         (self.id, self.clause, self.description)
     }
+
+    /// Every XCCOS case runs alone: they share `--room` and the two accounts, whose joins,
+    /// parts and posts another case's notices and history would show.
+    fn exclusive(&self) -> bool {
+        true
+    }
 }
 
 /// `palaver-conformance xccos`: runs the selected cases and reports.
