@@ -3,7 +3,8 @@
 //! occupant use cases ([`occupant`]), subject, presence updates and invitations ([`subject`]),
 //! moderator and admin use cases ([`moderation`]), owner use cases ([`owner`]), privilege
 //! checks ([`privileges`]), granting affiliations and roles ([`affiliations`]), odds and
-//! ends ([`misc`]) and stanza ids, archives and occupant ids ([`ids`]).
+//! ends ([`misc`]), stanza ids, archives and occupant ids ([`ids`]) and MUC self-ping
+//! ([`selfping`]).
 
 mod access;
 mod affiliations;
@@ -15,6 +16,7 @@ mod moderation;
 mod occupant;
 mod owner;
 mod privileges;
+mod selfping;
 mod stream;
 mod subject;
 
@@ -35,6 +37,7 @@ pub fn all() -> Vec<Case> {
     v.extend(affiliations::cases());
     v.extend(ids::cases());
     v.extend(misc::cases());
+    v.extend(selfping::cases());
     v
 }
 
