@@ -5,8 +5,8 @@
 //! bounded by `--timeout`; every message goes into the case's trace.
 
 use super::envelope::{self, commandid_envid, parse_items, resp_code};
-use super::sip::{Dialog, Ua};
 use super::XCtx;
+use crate::sipua::{tracer, Dialog, Ua};
 use anyhow::{anyhow, bail, Context as _, Result};
 use palaver_dialects::sip::{Method, SipMessage};
 use palaver_dialects::xmpp::element::Element;
@@ -16,6 +16,7 @@ use tokio::time::Instant;
 /// A group-chat session.
 pub struct XSession {
     pub ua: Ua,
+    cx: XCtx,
     /// The chat-server dialog (after [`XSession::open`]).
     pub dialog: Option<Dialog>,
     envid: u32,
@@ -41,9 +42,17 @@ impl XSession {
         let conn = super::conn::Conn::open(c.server, c.transport, c.tls.as_ref())
             .await
             .with_context(|| format!("{} connecting", u.local))?;
-        let ua = Ua::new(cx.clone(), conn, &u.local, &u.password, &u.domain);
+        let ua = Ua::new(
+            tracer(cx),
+            c.timeout,
+            conn,
+            &u.local,
+            &u.password,
+            &u.domain,
+        );
         Ok(XSession {
             ua,
+            cx: cx.clone(),
             dialog: None,
             envid: rand::random::<u32>() & 0x00ff_ffff,
             items: VecDeque::new(),
@@ -171,7 +180,7 @@ impl XSession {
 
     /// The first item received matching `pred` (earlier ones stay queued).
     pub async fn wait(&mut self, what: &str, pred: impl Fn(&Element) -> bool) -> Result<Element> {
-        let deadline = Instant::now() + self.ua.cx.config.timeout;
+        let deadline = Instant::now() + self.ua.timeout;
         loop {
             self.drain();
             if let Some(i) = self.items.iter().position(&pred) {
@@ -216,7 +225,7 @@ impl XSession {
             ));
             match parse_items(m.body()) {
                 Ok(items) => self.items.extend(items),
-                Err(e) => self.ua.cx.log(format!(
+                Err(e) => self.ua.log(format!(
                     "{}: unparsable server INFO body: {e}",
                     self.ua.name
                 )),
@@ -226,7 +235,7 @@ impl XSession {
 
     /// `cmd:join` of `room` (a channel value); the reply, which must be 200.
     pub async fn join(&mut self, room: &str) -> Result<Element> {
-        let domain = self.ua.cx.config.domain.clone();
+        let domain = self.cx.config.domain.clone();
         self.ask_ok("join", &envelope::chanid(0, &domain, room))
             .await
     }

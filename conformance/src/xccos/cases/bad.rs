@@ -127,10 +127,7 @@ fn unknown_call(cx: XCtx) -> CaseFuture {
 }
 
 /// Sends a well-formed getserverinfo INFO in the (bogus) dialog `d`; its status.
-async fn outside(
-    s: &mut XSession,
-    d: &mut crate::xccos::sip::Dialog,
-) -> anyhow::Result<Option<u16>> {
+async fn outside(s: &mut XSession, d: &mut crate::sipua::Dialog) -> anyhow::Result<Option<u16>> {
     let body = envelope(s.next_envid(), &cmd("getserverinfo", ""));
     let r =
         s.ua.in_dialog(d, Method::Info, &[], Some(("text/plain", body.as_bytes())))

@@ -256,11 +256,7 @@ async fn refused(a: &mut XSession, b: &mut XSession, chan: &str, text: &str) -> 
     } else {
         ensure!(code >= 300, "the INFO was answered {code}");
     }
-    let wait =
-        b.ua.cx
-            .config
-            .timeout
-            .min(std::time::Duration::from_secs(2));
+    let wait = b.ua.timeout.min(std::time::Duration::from_secs(2));
     if b.arrives(wait, |e| is_chat(e, chan, text)).await? {
         bail!("the refused message was delivered");
     }

@@ -26,14 +26,6 @@ pub fn all() -> Vec<XCase> {
 mod tests {
     #[test]
     fn ids_are_unique_and_prefixed() {
-        let all = super::all();
-        let mut ids: Vec<_> = all.iter().map(|c| c.id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(ids.len(), all.len());
-        assert!(all.len() >= 18);
-        assert!(all
-            .iter()
-            .all(|c| c.id.starts_with("xccos.") && !c.clause.is_empty()));
+        assert!(crate::sipua::case::well_formed(&super::all(), "xccos.", 18));
     }
 }

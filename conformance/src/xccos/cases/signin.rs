@@ -171,7 +171,7 @@ fn update(cx: XCtx) -> CaseFuture {
         s.close().await;
         ensure!(r.status() == Some(200), "UPDATE answered {:?}", r.status());
         ensure!(
-            crate::xccos::sip::session_expires(&r).is_some(),
+            crate::sipua::session_expires(&r).is_some(),
             "the 200 to UPDATE has no Session-Expires"
         );
         Ok(Outcome::Pass)

@@ -2,7 +2,7 @@
 //! Retry-After waited out, §21.5.4), the ACKs of §17.1.1.3 (non-2xx) and §13.2.2.4 (2xx), and
 //! requests within a dialog (§12.2.1.1: remote target, route set, increasing CSeq).
 
-use super::sip::{Req, Ua};
+use super::ua::{Req, Ua};
 use crate::load::sip_client::answer_challenge;
 use anyhow::Result;
 use palaver_dialects::sip::request::{new_branch, new_call_id, new_tag};
@@ -31,44 +31,62 @@ pub struct Dialog {
 impl Ua {
     /// REGISTER our Contact for 600 s; answers one challenge. Returns the final status.
     pub async fn register(&mut self) -> Result<u16> {
+        Ok(self.register_expires(600).await?.status().unwrap_or(0))
+    }
+
+    /// REGISTER our Contact with `Expires: expires` (0 removes it); answers one challenge.
+    /// Returns the final response.
+    pub async fn register_expires(&mut self, expires: u32) -> Result<SipMessage> {
+        self.register_with(expires, true).await
+    }
+
+    /// REGISTER our Contact with `Expires: expires`, answering a challenge only when
+    /// `answer` is set. Returns the final response.
+    pub async fn register_with(&mut self, expires: u32, answer: bool) -> Result<SipMessage> {
         let domain_uri = format!("sip:{}", self.aor.rsplit('@').next().unwrap_or_default());
-        let mut auth: Option<(&'static str, String)> = None;
+        self.reg_cseq += 1;
+        let (aor, call_id, tag) = (
+            self.aor.clone(),
+            self.reg_call_id.clone(),
+            self.reg_tag.clone(),
+        );
+        let req = Req {
+            method: Method::Register,
+            uri: &domain_uri,
+            to: &aor,
+            to_tag: None,
+            from_tag: &tag,
+            call_id: &call_id,
+            cseq: self.reg_cseq,
+            headers: vec![("Expires".to_string(), expires.to_string())],
+            body: None,
+            branch: None,
+        };
+        let r = self.challenged(req, answer).await?;
+        self.reg_cseq = self.reg_cseq.max(r.cseq().seq);
+        Ok(r)
+    }
+
+    /// Sends `req` and returns the final response; a 503 with Retry-After is waited out and,
+    /// when `answer` is set, one 401/407 challenge answered (each time with the next CSeq).
+    pub async fn challenged(&mut self, mut req: Req<'_>, answer: bool) -> Result<SipMessage> {
+        let mut answered = !answer;
         let mut busy = 0;
         loop {
-            self.reg_cseq += 1;
-            let mut headers = vec![("Expires".to_string(), "600".to_string())];
-            if let Some((n, v)) = &auth {
-                headers.push((n.to_string(), v.clone()));
-            }
-            let (aor, call_id, tag) = (
-                self.aor.clone(),
-                self.reg_call_id.clone(),
-                self.reg_tag.clone(),
-            );
-            let req = Req {
-                method: Method::Register,
-                uri: &domain_uri,
-                to: &aor,
-                to_tag: None,
-                from_tag: &tag,
-                call_id: &call_id,
-                cseq: self.reg_cseq,
-                headers,
-                body: None,
-                branch: None,
-            };
             let r = self.transact(&req).await?;
-            let status = r.status().unwrap_or(0);
             if self.backoff(&r, &mut busy).await {
+                req.cseq += 1;
                 continue;
             }
-            if matches!(status, 401 | 407) && auth.is_none() {
-                auth = self.challenge_answer(&r, Method::Register, &domain_uri);
-                if auth.is_some() {
+            if matches!(r.status(), Some(401 | 407)) && !answered {
+                answered = true;
+                if let Some((n, v)) = self.challenge_answer(&r, req.method, req.uri) {
+                    req.headers.push((n.to_string(), v));
+                    req.cseq += 1;
                     continue;
                 }
             }
-            return Ok(status);
+            return Ok(r);
         }
     }
 
@@ -258,7 +276,7 @@ impl Ua {
             return false;
         };
         *busy += 1;
-        self.cx.log(format!(
+        self.log(format!(
             "{}: 503 with Retry-After {secs}: waiting, then sending again",
             self.name
         ));

@@ -1,16 +1,17 @@
-//! The SIP user agent under an XCCOS session ([`Ua`]): builds requests, runs one client
-//! transaction at a time (UDP retransmission from T1 = 500 ms doubling up to T2 = 4 s, bounded
-//! by `--timeout`), answers the server's requests meanwhile (200 on a live Call-ID, 481 on any
-//! other, retransmissions answered again but reported once) and queues them. REGISTER, INVITE
-//! and requests within a dialog are in `dialog.rs`.
+//! The SIP user agent ([`Ua`]): builds requests, runs one client transaction at a time (UDP
+//! retransmission from T1 = 500 ms doubling up to T2 = 4 s, bounded by the run's timeout),
+//! answers the server's requests meanwhile (200 on a live Call-ID or, with
+//! [`Ua::accept_messages`], on an out-of-dialog MESSAGE; 481 on any other; retransmissions
+//! answered again but reported once) and queues them. Every message goes to the [`Trace`].
+//! REGISTER, INVITE and requests within a dialog are in `dialog.rs`, the pager-mode API in
+//! `pager.rs`.
 
-use super::conn::Conn;
-pub use super::dialog::{session_expires, Dialog};
-use super::XCtx;
+use super::conn::{Conn, Transport};
 use anyhow::{anyhow, bail, Context as _, Result};
 use palaver_dialects::sip::request::{new_call_id, new_tag};
 use palaver_dialects::sip::{response_to, Method, RequestBuilder, SipMessage};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
@@ -18,6 +19,9 @@ const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 /// Branches of recent server requests remembered to spot retransmissions.
 const RECENT: usize = 64;
+
+/// Where a [`Ua`] writes its wire trace (one line per message).
+pub type Trace = Arc<dyn Fn(String) + Send + Sync>;
 
 /// One request to send.
 pub struct Req<'a> {
@@ -35,11 +39,13 @@ pub struct Req<'a> {
 
 /// The user agent.
 pub struct Ua {
-    pub cx: XCtx,
+    trace: Trace,
+    /// Bound of every wait (one transaction, one read).
+    pub timeout: Duration,
     /// Who this is in the trace.
     pub name: String,
     pub conn: Conn,
-    pub(super) user: String,
+    pub user: String,
     pub(super) password: String,
     pub aor: String,
     pub(super) reg_call_id: String,
@@ -52,14 +58,25 @@ pub struct Ua {
     recent: VecDeque<(String, u16)>,
     /// ACKs of 2xx responses, by Call-ID, to resend when the 2xx is retransmitted.
     pub(super) acks: Vec<(String, Vec<u8>)>,
+    /// Whether out-of-dialog MESSAGEs (no To tag) get 200 and are queued (pager mode).
+    pub accept_messages: bool,
 }
 
 impl Ua {
-    pub fn new(cx: XCtx, conn: Conn, user: &str, password: &str, domain: &str) -> Ua {
+    /// A user agent of `user@domain` on `conn`; every wait bounded by `timeout`.
+    pub fn new(
+        trace: Trace,
+        timeout: Duration,
+        conn: Conn,
+        user: &str,
+        password: &str,
+        domain: &str,
+    ) -> Ua {
         Ua {
             name: user.to_string(),
             aor: format!("sip:{user}@{domain}"),
-            cx,
+            trace,
+            timeout,
             conn,
             user: user.to_string(),
             password: password.to_string(),
@@ -70,7 +87,13 @@ impl Ua {
             inbound: VecDeque::new(),
             recent: VecDeque::new(),
             acks: Vec::new(),
+            accept_messages: false,
         }
+    }
+
+    /// Appends a line to the trace.
+    pub fn log(&self, line: String) {
+        (self.trace)(line);
     }
 
     /// Our Contact URI.
@@ -84,10 +107,11 @@ impl Ua {
     }
 
     fn deadline(&self) -> Instant {
-        Instant::now() + self.cx.config.timeout
+        Instant::now() + self.timeout
     }
 
-    /// Builds `req` (Via of our transport and address, Contact on INVITE and REGISTER).
+    /// Builds `req` (Via of our transport and address, Contact on INVITE, REGISTER and
+    /// SUBSCRIBE; a `Max-Forwards` in its headers replaces the default 70).
     pub fn build(&self, req: &Req<'_>) -> Result<Vec<u8>> {
         let mut b = RequestBuilder::new(req.method, req.uri)
             .from(&self.aor, None, req.from_tag)
@@ -98,11 +122,19 @@ impl Ua {
         if let Some(branch) = req.branch {
             b = b.branch(branch);
         }
-        if matches!(req.method, Method::Invite | Method::Register) {
+        if matches!(
+            req.method,
+            Method::Invite | Method::Register | Method::Subscribe
+        ) {
             b = b.header("Contact", &self.contact());
         }
+        let mut max_forwards = None;
         for (name, value) in &req.headers {
-            b = b.header(name, value);
+            if name.eq_ignore_ascii_case("Max-Forwards") {
+                max_forwards = Some(value);
+            } else {
+                b = b.header(name, value);
+            }
         }
         if let Some((ctype, body)) = req.body {
             b = b.body(ctype, body.to_vec());
@@ -110,13 +142,18 @@ impl Ua {
         let built = b
             .build()
             .map_err(|e| anyhow!("building {} {}: {e}", req.method, req.uri))?;
-        Ok(built.bytes)
+        Ok(match max_forwards {
+            // A Max-Forwards given (even an invalid one) replaces the builder's 70.
+            Some(v) => String::from_utf8_lossy(&built.bytes)
+                .replacen("Max-Forwards: 70\r\n", &format!("Max-Forwards: {v}\r\n"), 1)
+                .into_bytes(),
+            None => built.bytes,
+        })
     }
 
     /// Sends raw bytes, traced.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
-        self.cx
-            .log(format!("{} -> {}", self.name, trace_text(bytes)));
+        self.log(format!("{} -> {}", self.name, trace_text(bytes)));
         timeout_at(self.deadline(), self.conn.send(bytes))
             .await
             .map_err(|_| anyhow!("{}: timed out writing to the server", self.name))?
@@ -127,7 +164,7 @@ impl Ua {
     pub async fn transact(&mut self, req: &Req<'_>) -> Result<SipMessage> {
         let bytes = self.build(req)?;
         self.send_raw(&bytes).await?;
-        let udp = self.conn.transport == super::conn::Transport::Udp;
+        let udp = self.conn.transport == Transport::Udp;
         let deadline = self.deadline();
         let mut interval = T1;
         let mut retx = udp.then(|| Instant::now() + T1);
@@ -137,7 +174,7 @@ impl Ua {
                     self.answer(m).await?;
                     continue;
                 }
-                self.cx.log(format!(
+                self.log(format!(
                     "{} <- {}",
                     self.name,
                     trace_text(&message_bytes(&m))
@@ -158,9 +195,9 @@ impl Ua {
                 read = self.conn.read_more() => read.with_context(|| format!("{}: waiting for the answer to {}", self.name, req.method))?,
                 () = sleep_until(wake) => {
                     if Instant::now() >= deadline {
-                        bail!("{}: no final response to {} {} within {:?}", self.name, req.method, req.uri, self.cx.config.timeout);
+                        bail!("{}: no final response to {} {} within {:?}", self.name, req.method, req.uri, self.timeout);
                     }
-                    self.cx.log(format!("{} -> (retransmission)", self.name));
+                    self.log(format!("{} -> (retransmission)", self.name));
                     self.conn.send(&bytes).await?;
                     interval = (interval * 2).min(T2);
                     retx = Some(Instant::now() + interval);
@@ -177,7 +214,7 @@ impl Ua {
                 if m.is_request() {
                     got |= self.answer(m).await?;
                 } else {
-                    self.cx.log(format!(
+                    self.log(format!(
                         "{} <- {}",
                         self.name,
                         trace_text(&message_bytes(&m))
@@ -209,10 +246,11 @@ impl Ua {
             (None, Some(Method::Ack)) => 0,
             (None, Some(Method::Options)) => 200,
             (None, _) if live => 200,
+            (None, Some(Method::Message)) if self.accept_messages && m.to().tag().is_none() => 200,
             _ => 481,
         };
         if repeat.is_none() {
-            self.cx.log(format!(
+            self.log(format!(
                 "{} <- {}",
                 self.name,
                 trace_text(&message_bytes(&m))
@@ -229,7 +267,7 @@ impl Ua {
         let tag = self.reg_tag.clone();
         let bytes = response_to(&m, code, reason, Some(&tag)).to_bytes();
         if repeat.is_none() {
-            self.cx.log(format!(
+            self.log(format!(
                 "{} -> SIP/2.0 {code} {reason} ({} {})",
                 self.name,
                 m.cseq().method,
@@ -253,7 +291,7 @@ impl Ua {
         Ok(true)
     }
 
-    pub(super) async fn reack(&mut self, call_id: &str) -> Result<()> {
+    async fn reack(&mut self, call_id: &str) -> Result<()> {
         if let Some((_, ack)) = self.acks.iter().find(|(c, _)| c == call_id) {
             let ack = ack.clone();
             self.conn.send(&ack).await?;
@@ -268,12 +306,12 @@ impl Ua {
 }
 
 /// A message's bytes, for the trace.
-fn message_bytes(m: &SipMessage) -> Vec<u8> {
+pub fn message_bytes(m: &SipMessage) -> Vec<u8> {
     m.as_rsip().to_string().into_bytes()
 }
 
 /// A message in the trace: start line and CSeq, then an XML body (bounded) or its size.
-fn trace_text(bytes: &[u8]) -> String {
+pub fn trace_text(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let start = head.lines().next().unwrap_or_default();

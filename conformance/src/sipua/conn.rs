@@ -1,4 +1,4 @@
-//! One SIP connection of an XCCOS case: a UDP socket connected to the server, or a TCP or TLS
+//! One SIP connection of a case: a UDP socket connected to the server, or a TCP or TLS
 //! stream whose bytes are cut into messages by Content-Length ([`StreamFramer`]). Reads are
 //! one datagram or one chunk at a time and cancel-safe, so a caller may bound them with a
 //! timeout or race them against a retransmission timer; parsed messages wait in a queue.
