@@ -5,7 +5,10 @@
 //! build on the same XMPP client ([`client`]).
 
 mod client;
+mod cross;
 mod load;
+mod sip;
+mod sipua;
 mod suite;
 mod xccos;
 
@@ -30,7 +33,14 @@ enum Command {
     /// Run the MS-XCCOSIP (Lync group chat over SIP) conformance cases against a server;
     /// print a table and a summary, exit non-zero when a case failed.
     Xccos(Box<xccos::XccosArgs>),
-    /// List every conformance case (XMPP, then XCCOS): id, clause, description.
+    /// Run the SIP pager-mode group chat and RFC 4575 conference-event cases against a
+    /// server; print a table and a summary, exit non-zero when a case failed.
+    Sip(Box<sip::SipArgs>),
+    /// Run the cross-protocol cases (one room, XMPP and SIP pager-mode occupants) against a
+    /// server; print a table and a summary, exit non-zero when a case failed.
+    Cross(Box<cross::CrossArgs>),
+    /// List every conformance case (XMPP, then XCCOS, SIP and cross-protocol): id, clause,
+    /// description.
     List,
 }
 
@@ -41,6 +51,8 @@ async fn main() -> ExitCode {
         Command::Load(args) => load::run(*args).await,
         Command::Xmpp(args) => suite::run(*args).await,
         Command::Xccos(args) => xccos::run(*args).await,
+        Command::Sip(args) => sip::run(*args).await,
+        Command::Cross(args) => cross::run(*args).await,
         Command::List => Ok(suite::list()),
     };
     result.unwrap_or_else(|e| {

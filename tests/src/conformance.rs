@@ -9,6 +9,14 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::process::Command;
 
+/// Whether `id` is one of the `xmpp` suite's cases (the others are `xccos.*`, `sip.*` and
+/// `cross.*`).
+pub fn is_xmpp_case(id: &str) -> bool {
+    !["xccos.", "sip.", "cross."]
+        .iter()
+        .any(|p| id.starts_with(p))
+}
+
 /// The case ids `palaver-conformance list` prints that `keep` accepts.
 pub async fn list_ids(keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
     let out = Command::new(crate::server::conformance_bin()?)

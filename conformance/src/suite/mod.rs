@@ -46,10 +46,12 @@ pub struct XmppArgs {
 }
 
 /// `palaver-conformance list`: every case with its id, clause and description — the XMPP
-/// cases, then the XCCOS cases (ids `xccos.*`).
+/// cases, then the XCCOS (`xccos.*`), SIP (`sip.*`) and cross-protocol (`cross.*`) ones.
 pub fn list() -> ExitCode {
     print_list(&cases::all());
     print_list(&crate::xccos::cases::all());
+    print_list(&crate::sip::cases::all());
+    print_list(&crate::cross::cases::all());
     ExitCode::SUCCESS
 }
 
