@@ -91,7 +91,12 @@ pub fn status_for(err: &RoomError) -> (u16, &'static str) {
     }
 }
 
-fn not_joined(room: &str) -> Outcome {
+/// The answer to a command that needs the sender in the room: 404 when the room does not
+/// exist (RFC 3261 §8.2.2.1), else 403 with how to join.
+async fn not_joined(svc: &SipService, room: &str) -> Outcome {
+    if matches!(svc.ctx.store.get_room(room).await, Ok(None)) {
+        return Outcome::room_error(RoomError::ItemNotFound);
+    }
     Outcome::failed(
         403,
         "Not An Occupant",
@@ -171,7 +176,7 @@ pub async fn run(
                 occupant::forget(svc, user, room, client);
                 Outcome::ok()
             }
-            None => not_joined(room),
+            None => not_joined(svc, room).await,
         },
         PagerCommand::Nick(nick) => match client {
             Some(client) => done(
@@ -183,7 +188,7 @@ pub async fn run(
                     })
                     .await,
             ),
-            None => not_joined(room),
+            None => not_joined(svc, room).await,
         },
         PagerCommand::Post(body) => match client {
             Some(client) => {
@@ -201,7 +206,7 @@ pub async fn run(
                     Err(e) => Outcome::refused(e, NO_VOICE),
                 }
             }
-            None => not_joined(room),
+            None => not_joined(svc, room).await,
         },
         PagerCommand::Members => {
             let actor_user = user.clone();
@@ -241,7 +246,7 @@ pub async fn run(
                     .await,
                 NO_TOPIC,
             ),
-            None => not_joined(room),
+            None => not_joined(svc, room).await,
         },
         PagerCommand::History(n) => {
             let query = HistoryQuery {
@@ -308,7 +313,7 @@ pub async fn run(
                     })
                     .await,
             ),
-            None => not_joined(room),
+            None => not_joined(svc, room).await,
         },
         PagerCommand::Help => Outcome::ok_text(help_text()),
     }
