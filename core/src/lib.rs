@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod engine;
+pub mod files;
 pub mod model;
 pub mod pool;
 pub mod store;

@@ -343,3 +343,22 @@ pub struct Registration {
     /// The User-Agent header of the REGISTER, or `""`.
     pub user_agent: String,
 }
+
+/// The metadata of a file posted to a room (its bytes are in the file store, by `sha256`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// The upload slot's id; part of the download URL.
+    pub id: uuid::Uuid,
+    /// The room it was posted to; `None` until it is posted.
+    pub room: Option<RoomId>,
+    /// Who uploaded it.
+    pub uploader: UserId,
+    /// The file name the client gave, as given (never used in a path; sanitised when served).
+    pub name: String,
+    /// The Content-Type the client gave.
+    pub mime: String,
+    pub size: u64,
+    /// The blob's SHA-256 as 64 lowercase hex digits.
+    pub sha256: String,
+    pub created_at: Millis,
+}

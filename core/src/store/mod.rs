@@ -1,11 +1,12 @@
 //! The `Store` trait: everything palaver keeps durably (users, categories, rooms, affiliations,
-//! messages, SIP registrations), and `open_store`, which picks the SQLite or PostgreSQL backend
+//! messages, SIP registrations, file metadata), and `open_store`, which picks the SQLite or PostgreSQL backend
 //! from a URL.
 
 #[macro_use]
 mod shared_impl;
 mod postgres;
 mod rows;
+mod rows_files;
 mod rows_sip;
 mod sqlite;
 
@@ -127,6 +128,23 @@ pub trait Store: Send + Sync + 'static {
     /// (user, contact), so the caller can make those contacts' occupants leave. Atomic: each
     /// row is returned by exactly one call, also with several callers (pool nodes).
     async fn expire_registrations(&self, now: Millis) -> StoreResult<Vec<Registration>>;
+
+    // ---- files posted to rooms (metadata; the bytes are in the file store) ----
+    /// Records a stored upload; `AlreadyExists` when the id is taken (a slot used twice).
+    async fn insert_file(&self, file: &FileRecord) -> StoreResult<()>;
+    async fn get_file(&self, id: uuid::Uuid) -> StoreResult<Option<FileRecord>>;
+    /// Ties a file to the room it is first posted to; false when it has a room already (or
+    /// does not exist). `NotFound` never: the caller reads the file to tell which.
+    async fn set_file_room(&self, id: uuid::Uuid, room: RoomId) -> StoreResult<bool>;
+    /// The room's files, newest first, at most `limit`.
+    async fn room_files(&self, room: RoomId, limit: u32) -> StoreResult<Vec<FileRecord>>;
+    /// Deletes a file's metadata and returns it (its blob may be shared: see
+    /// [`Store::blob_refs`]).
+    async fn delete_file(&self, id: uuid::Uuid) -> StoreResult<Option<FileRecord>>;
+    /// How many files use the blob with this SHA-256 (hex).
+    async fn blob_refs(&self, sha256: &str) -> StoreResult<u64>;
+    /// The bytes of every file the user uploaded (the quota's measure).
+    async fn uploader_bytes(&self, user: &UserId) -> StoreResult<u64>;
 }
 
 /// Opens (creating when needed) and migrates the store named by `url`:

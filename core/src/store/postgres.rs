@@ -11,6 +11,7 @@
 //! statement, one round trip, atomic by itself) are PostgreSQL specific.
 
 use super::rows::*;
+use super::rows_files::*;
 use super::rows_sip::*;
 use super::shared_impl::found;
 use super::{Store, StoreError, StoreResult};
@@ -115,6 +116,7 @@ fn bind_vals<'q>(mut q: Q<'q>, vals: Vec<Val<'_>>) -> Q<'q> {
             Val::Bool(x) => q.bind(x),
             Val::Text(s) => q.bind(s.as_ref()),
             Val::OptText(s) => q.bind(s.as_deref()),
+            Val::OptI64(v) => q.bind(v),
             Val::Bytes(b) => q.bind(b),
         };
     }

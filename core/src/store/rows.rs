@@ -7,7 +7,7 @@
 //! its own small `bind_vals` and reads rows through [`RowGet`].
 //!
 //! The SIP tables (digest credentials of users, registrations) have their share in
-//! `rows_sip.rs`.
+//! `rows_sip.rs`, the files table in `rows_files.rs`.
 
 use crate::model::*;
 use crate::store::rows_sip::{sip_digest_from_row, sip_digest_vals};
@@ -22,6 +22,7 @@ pub(in crate::store) enum Val<'a> {
     Bool(bool),
     Text(Cow<'a, str>),
     OptText(Option<Cow<'a, str>>),
+    OptI64(Option<i64>),
     Bytes(&'a [u8]),
 }
 
@@ -349,6 +350,7 @@ pub(in crate::store) trait RowGet {
     fn flag(&self, col: &str) -> StoreResult<bool>;
     fn text(&self, col: &str) -> StoreResult<String>;
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
+    fn opt_i64(&self, col: &str) -> StoreResult<Option<i64>>;
     fn bytes(&self, col: &str) -> StoreResult<Vec<u8>>;
 
     fn u32(&self, col: &str) -> StoreResult<u32> {
@@ -374,6 +376,9 @@ macro_rules! impl_row_get {
                 sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
             }
             fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
+            }
+            fn opt_i64(&self, col: &str) -> StoreResult<Option<i64>> {
                 sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
             }
             fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {

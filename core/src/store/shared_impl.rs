@@ -279,6 +279,44 @@ macro_rules! impl_store {
                 let expired = self.fetch_all(q, registration_from_row).await?;
                 Ok(sort_registrations(expired))
             }
+
+            async fn insert_file(&self, file: &FileRecord) -> StoreResult<()> {
+                self.write(bind_vals(query(INSERT_FILE), file_vals(file)?))
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_file(&self, id: uuid::Uuid) -> StoreResult<Option<FileRecord>> {
+                self.fetch_opt(query(GET_FILE).bind(id.to_string()), file_from_row)
+                    .await
+            }
+
+            async fn set_file_room(&self, id: uuid::Uuid, room: RoomId) -> StoreResult<bool> {
+                let q = query(SET_FILE_ROOM).bind(room).bind(id.to_string());
+                Ok(self.write(q).await? > 0)
+            }
+
+            async fn room_files(&self, room: RoomId, limit: u32) -> StoreResult<Vec<FileRecord>> {
+                let q = query(ROOM_FILES).bind(room).bind(i64::from(limit));
+                self.fetch_all(q, file_from_row).await
+            }
+
+            async fn delete_file(&self, id: uuid::Uuid) -> StoreResult<Option<FileRecord>> {
+                self.fetch_opt(query(DELETE_FILE).bind(id.to_string()), file_from_row)
+                    .await
+            }
+
+            async fn blob_refs(&self, sha256: &str) -> StoreResult<u64> {
+                let n = self.fetch_i64(query(COUNT_BLOB_REFS).bind(sha256)).await?;
+                u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")))
+            }
+
+            async fn uploader_bytes(&self, user: &UserId) -> StoreResult<u64> {
+                let n = self
+                    .fetch_i64(query(UPLOADER_BYTES).bind(user.as_str()))
+                    .await?;
+                u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("sum {n}")))
+            }
         }
     };
 }

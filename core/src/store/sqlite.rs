@@ -10,6 +10,7 @@
 //! (`rows.rs`); only connection setup and the batch insert are SQLite specific.
 
 use super::rows::*;
+use super::rows_files::*;
 use super::rows_sip::*;
 use super::shared_impl::found;
 use super::{Store, StoreError, StoreResult};
@@ -119,6 +120,7 @@ fn bind_vals<'q>(mut q: Q<'q>, vals: Vec<Val<'_>>) -> Q<'q> {
             Val::Bool(x) => q.bind(x),
             Val::Text(s) => q.bind(s.into_owned()),
             Val::OptText(s) => q.bind(s.map(|s| s.into_owned())),
+            Val::OptI64(v) => q.bind(v),
             Val::Bytes(b) => q.bind(b.to_vec()),
         };
     }
