@@ -23,3 +23,11 @@ CREATE TABLE files (
 CREATE INDEX files_room ON files (room_id, created_at);
 CREATE INDEX files_uploader ON files (uploader);
 CREATE INDEX files_sha256 ON files (sha256);
+
+-- Secrets every node of a pool shares, made once by whichever node needs one first (e.g.
+-- 'files': the key that signs upload and download URLs, so any node serves a URL another
+-- node signed).
+CREATE TABLE secrets (
+    name   TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    value  BYTEA NOT NULL
+);

@@ -145,6 +145,11 @@ pub trait Store: Send + Sync + 'static {
     async fn blob_refs(&self, sha256: &str) -> StoreResult<u64>;
     /// The bytes of every file the user uploaded (the quota's measure).
     async fn uploader_bytes(&self, user: &UserId) -> StoreResult<u64>;
+
+    // ---- secrets shared by a pool ----
+    /// The secret called `name`: the stored one, or `fresh` stored now when there is none
+    /// (when several nodes race, every one gets the value that won).
+    async fn shared_secret(&self, name: &str, fresh: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
 /// Opens (creating when needed) and migrates the store named by `url`:

@@ -1,5 +1,5 @@
 //! The files share of `rows.rs`: the `files` table (metadata of files posted to rooms; the
-//! bytes are in the file store). Same rules as `rows.rs`: SQL text identical on both
+//! bytes are in the file store) and the `secrets` table (keys a pool shares). Same rules as `rows.rs`: SQL text identical on both
 //! backends, values bound as [`Val`]s, rows read through [`RowGet`].
 
 use super::rows::{corrupt, text, user_id, RowGet, Val};
@@ -39,6 +39,12 @@ pub(in crate::store) const COUNT_BLOB_REFS: &str = "SELECT COUNT(*) FROM files W
 /// Binds: uploader.
 pub(in crate::store) const UPLOADER_BYTES: &str =
     "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM files WHERE uploader = $1";
+
+/// Binds: name, value. Keeps an existing secret.
+pub(in crate::store) const INSERT_SECRET: &str =
+    "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+/// Binds: name.
+pub(in crate::store) const GET_SECRET: &str = "SELECT value FROM secrets WHERE name = $1";
 
 /// The columns of `files`, in `file_cols!` order.
 pub(in crate::store) fn file_vals(f: &FileRecord) -> StoreResult<Vec<Val<'_>>> {

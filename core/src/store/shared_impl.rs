@@ -317,6 +317,14 @@ macro_rules! impl_store {
                     .await?;
                 u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("sum {n}")))
             }
+
+            async fn shared_secret(&self, name: &str, fresh: &[u8]) -> StoreResult<Vec<u8>> {
+                self.write(query(INSERT_SECRET).bind(name).bind(fresh))
+                    .await?;
+                self.fetch_opt(query(GET_SECRET).bind(name), |r| r.bytes("value"))
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("secret {name} vanished")))
+            }
         }
     };
 }

@@ -79,3 +79,20 @@ pub async fn files_metadata(cx: &Ctx) {
     assert_eq!(s.get_file(c.id).await.expect("get"), None);
     assert_eq!(s.blob_refs(&c.sha256).await.expect("refs"), 0);
 }
+
+pub async fn shared_secrets(cx: &Ctx) {
+    let s = &*cx.store;
+    let first = s
+        .shared_secret("files", b"first value")
+        .await
+        .expect("secret");
+    assert_eq!(first, b"first value");
+    // Another node asking later gets the stored one, not its own.
+    let again = s
+        .shared_secret("files", b"second value")
+        .await
+        .expect("secret");
+    assert_eq!(again, b"first value");
+    let other = s.shared_secret("other", b"x").await.expect("secret");
+    assert_eq!(other, b"x");
+}
