@@ -300,6 +300,14 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         )),
         _ => None,
     };
+    let http_port = http_listeners
+        .first()
+        .and_then(|(l, _)| l.local_addr().ok())
+        .map(|a| a.port());
+    let files = match http_port {
+        Some(port) => Some(crate::files::open(&config, store.clone(), port).await?),
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let config = Arc::new(config);
     let ctx = Arc::new(Context {
@@ -311,6 +319,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         redirect,
         next_client: std::sync::atomic::AtomicU64::new(first_client_id(&config)),
         invitation_relay: std::sync::OnceLock::new(),
+        files: files.clone(),
     });
     let svc = crate::xmpp::XmppService::new(ctx.clone());
     let mut tasks = Vec::with_capacity(bound.len());
@@ -328,6 +337,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             metrics: crate::http::install_metrics(),
             store: store.clone(),
             pool: pool.as_ref().map(|p| p.membership.clone()),
+            files,
         };
         for (listener, _) in http_listeners {
             let run = crate::http::run(

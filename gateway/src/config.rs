@@ -22,6 +22,7 @@ pub struct Config {
     pub xmpp: XmppConfig,
     pub sip: crate::sip::SipConfig,
     pub http: HttpConfig,
+    pub files: crate::files::FilesConfig,
     pub rooms: RoomsConfig,
     pub log: LogConfig,
     /// `[pool]`: absent means a single node (nothing listens on 8011).
@@ -165,6 +166,7 @@ impl Default for Config {
             xmpp: XmppConfig::default(),
             sip: crate::sip::SipConfig::default(),
             http: HttpConfig::default(),
+            files: crate::files::FilesConfig::default(),
             rooms: RoomsConfig::default(),
             log: LogConfig::default(),
             pool: None,

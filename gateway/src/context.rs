@@ -25,6 +25,8 @@ pub struct Context {
     pub next_client: AtomicU64,
     /// Set by the SIP front end: delivers XMPP occupants' invitations to users on SIP.
     pub invitation_relay: std::sync::OnceLock<Arc<dyn InvitationRelay>>,
+    /// File upload (XEP-0363) and download; `None` without an HTTP listener.
+    pub files: Option<Arc<crate::files::FileService>>,
 }
 
 /// Delivers a room invitation over another protocol than the inviter's, so an invitation made

@@ -1,7 +1,8 @@
 //! The HTTPS listener (`[http] listen`, default 5443), same certificate as XMPP: `/health`
 //! (liveness: the process answers), `/ready` (the store answers and, in a pool, this node sees
 //! a majority — for load balancers and systemd) and `/metrics` (every `palaver_*` counter,
-//! gauge and histogram in the Prometheus text format). File upload and the admin API come later.
+//! gauge and histogram in the Prometheus text format), and the file upload and download routes
+//! of `files::http`. The admin API comes later.
 //!
 //! Each connection gets a TLS handshake bounded in time, HTTP/1.1 with a header-read timeout,
 //! and a cap on connections at once; a request to anything else is 404.
@@ -21,8 +22,9 @@ use tokio::sync::Semaphore;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest life of one connection.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest life of one connection (long enough for a large upload; a stalled upload body is
+/// cut off sooner, see `files::http`).
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Connections served at once; more wait in the accept queue.
 const MAX_CONNECTIONS: usize = 256;
 
@@ -32,6 +34,8 @@ pub struct HttpState {
     pub metrics: Option<PrometheusHandle>,
     pub store: Arc<dyn palaver_core::Store>,
     pub pool: Option<Arc<Membership>>,
+    /// File upload and download (`None` when off).
+    pub files: Option<Arc<crate::files::FileService>>,
 }
 
 /// Installs the process-wide metrics recorder `/metrics` renders (`None` when another is
@@ -67,6 +71,7 @@ fn routes(state: HttpState) -> Router {
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/metrics", get(render_metrics))
+        .merge(crate::files::http::routes())
         .with_state(state)
 }
 

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod conn_limit;
 mod context;
+mod files;
 mod http;
 mod logging;
 mod pool;

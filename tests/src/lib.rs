@@ -12,6 +12,7 @@
 
 pub mod baresip;
 pub mod conformance;
+pub mod curl;
 pub mod kamailio;
 pub mod load_tool;
 pub mod pool;

@@ -3,7 +3,7 @@
 
 use super::session::Session;
 use super::stanza_error::iq_error;
-use super::{local, muc};
+use super::{local, muc, upload};
 use palaver_dialects::xmpp::element::Element;
 use palaver_dialects::xmpp::jid::Jid;
 use palaver_dialects::xmpp::ns;
@@ -88,6 +88,9 @@ async fn handle_stanza(session: &mut Session, mut el: Element) {
         }
         Some(to) if to.domain == svc.domain => local::handle_user(session, el, to).await,
         Some(to) if to.domain == svc.muc_domain => muc::handle(session, el, to).await,
+        Some(to) if to.domain == svc.upload_domain && to.local.is_empty() => {
+            upload::handle(session, el).await
+        }
         Some(_) => reply_error(
             session,
             &el,

@@ -71,10 +71,15 @@ fn server_iq(session: &mut Session, el: &Element) {
             let item = Element::new("item", ns::DISCO_ITEMS)
                 .with_attr("jid", session.svc.muc_domain.as_str())
                 .with_attr("name", "Chat rooms");
-            Some(
-                iq_result(session, el)
-                    .with_child(Element::new("query", ns::DISCO_ITEMS).with_child(item)),
-            )
+            let mut query = Element::new("query", ns::DISCO_ITEMS).with_child(item);
+            if session.svc.ctx.files.is_some() {
+                query.append_child(
+                    Element::new("item", ns::DISCO_ITEMS)
+                        .with_attr("jid", session.svc.upload_domain.as_str())
+                        .with_attr("name", "HTTP File Upload"),
+                );
+            }
+            Some(iq_result(session, el).with_child(query))
         }
         (ns::VERSION, "query", true) => {
             let query = Element::new("query", ns::VERSION)

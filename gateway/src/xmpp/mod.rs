@@ -15,6 +15,7 @@ mod router;
 mod service;
 mod session;
 mod stanza_error;
+mod upload;
 
 pub use backoff::AuthBackoff;
 pub use router::PeerDelivery;

@@ -15,6 +15,8 @@ pub struct XmppService {
     pub backoff: AuthBackoff,
     pub domain: String,
     pub muc_domain: String,
+    /// The XEP-0363 upload service (`upload.<domain>` unless `files.upload_domain` says).
+    pub upload_domain: String,
     pub limits: Limits,
     pub outbound_queue: usize,
     pub require_encryption: bool,
@@ -34,6 +36,11 @@ impl XmppService {
         } else {
             cfg.xmpp.muc_domain.to_lowercase()
         };
+        let upload_domain = if cfg.files.upload_domain.is_empty() {
+            format!("upload.{domain}")
+        } else {
+            cfg.files.upload_domain.to_lowercase()
+        };
         let limits = Limits {
             max_stanza_bytes: cfg.xmpp.max_stanza_bytes,
             max_depth: cfg.xmpp.max_depth,
@@ -44,6 +51,7 @@ impl XmppService {
             backoff: AuthBackoff::new(cfg.xmpp.auth_failures_before_backoff),
             domain,
             muc_domain,
+            upload_domain,
             limits,
             outbound_queue: cfg.xmpp.outbound_queue.max(16),
             require_encryption: cfg.xmpp.require_encryption,
