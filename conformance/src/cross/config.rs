@@ -3,8 +3,8 @@
 //! transport, TLS, room URIs, the SIP occupant's credentials).
 
 use super::CrossArgs;
-use crate::client::{tls_config, ConnectOptions, TlsMode};
-use crate::suite::case::{Config, Features, User};
+use crate::client::tls_config;
+use crate::suite::case::{Config, User};
 use anyhow::{bail, Context as _, Result};
 use rustls_pki_types::ServerName;
 use std::net::SocketAddr;
@@ -49,23 +49,15 @@ pub async fn build(args: &CrossArgs) -> Result<(Config, SipSide)> {
         None => users[1].clone(),
     };
     let timeout = Duration::from_secs(args.run.timeout.max(1));
-    let xmpp = Config {
-        connect: ConnectOptions {
-            addr: xmpp_addr,
-            domain: args.domain.clone(),
-            tls_mode: TlsMode::StartTls,
-            tls: Some(tls.clone()),
-            tls_name: tls_name.clone(),
-            mechanism: None,
-            resource: None,
-            step_timeout: timeout,
-        },
-        domain: args.domain.clone(),
-        muc: args.muc.clone(),
+    let xmpp = Config::starttls(
+        xmpp_addr,
+        &args.domain,
+        &args.muc,
         users,
+        tls.clone(),
+        tls_name.clone(),
         timeout,
-        features: Features::default(),
-    };
+    );
     let (sip_local, sip_domain) = sip_user.jid.split_once('@').unwrap_or_default();
     let sip = SipSide {
         server: SipServer {

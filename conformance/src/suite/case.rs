@@ -78,6 +78,38 @@ pub struct Config {
     pub features: Features,
 }
 
+impl Config {
+    /// The configuration of a run against the STARTTLS client port `addr` of `domain`, whose
+    /// certificate must name `tls_name` and be trusted by `tls`.
+    pub fn starttls(
+        addr: std::net::SocketAddr,
+        domain: &str,
+        muc: &str,
+        users: Vec<User>,
+        tls: Arc<rustls::ClientConfig>,
+        tls_name: rustls_pki_types::ServerName<'static>,
+        timeout: Duration,
+    ) -> Config {
+        Config {
+            connect: ConnectOptions {
+                addr,
+                domain: domain.to_string(),
+                tls_mode: crate::client::TlsMode::StartTls,
+                tls: Some(tls),
+                tls_name,
+                mechanism: None,
+                resource: None,
+                step_timeout: timeout,
+            },
+            domain: domain.to_string(),
+            muc: muc.to_string(),
+            users,
+            timeout,
+            features: Features::default(),
+        }
+    }
+}
+
 /// A case's context: configuration plus the case's wire trace. The XMPP cases use
 /// [`Config`]; other suites bring their own configuration (`xccos::XCtx`).
 pub struct Ctx<C = Config> {

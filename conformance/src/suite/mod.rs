@@ -140,23 +140,15 @@ async fn config(args: &XmppArgs) -> Result<Config> {
     let tls_name = rustls_pki_types::ServerName::try_from(args.domain.clone())
         .with_context(|| format!("{} is not a valid TLS name", args.domain))?;
     let timeout = Duration::from_secs(args.run.timeout.max(1));
-    Ok(Config {
-        connect: crate::client::ConnectOptions {
-            addr,
-            domain: args.domain.clone(),
-            tls_mode: crate::client::TlsMode::StartTls,
-            tls: Some(crate::client::tls_config(ca)?),
-            tls_name,
-            mechanism: None,
-            resource: None,
-            step_timeout: timeout,
-        },
-        domain: args.domain.clone(),
-        muc: args.muc.clone(),
+    Ok(Config::starttls(
+        addr,
+        &args.domain,
+        &args.muc,
         users,
+        crate::client::tls_config(ca)?,
+        tls_name,
         timeout,
-        features: Features::default(),
-    })
+    ))
 }
 
 /// disco#info on the domain, once, as the first user. Failures leave
