@@ -97,6 +97,7 @@ fn parses_every_command_and_alias() {
         ("#reject", C::Reject),
         ("#deny", C::Reject),
         ("#rooms", C::Rooms),
+        ("#files", C::Files),
         (
             "#create dev",
             C::Create {
@@ -315,13 +316,13 @@ fn help_lists_every_command_and_alias() {
             "#{word}"
         );
     }
-    // One line per command (14) plus the heading and the posting hint.
-    assert_eq!(help.lines().count(), 16, "{help}");
-    assert!(help.lines().skip(1).take(14).all(|l| l.contains(" - ")));
+    // One line per command (15) plus the heading and the posting hint.
+    assert_eq!(help.lines().count(), 17, "{help}");
+    assert!(help.lines().skip(1).take(15).all(|l| l.contains(" - ")));
     assert!(help.contains("##"));
     assert!(help.contains("#members (or #who, #list) - "), "{help}");
     assert!(help.contains("#leave (or #exit) - "), "{help}");
-    assert_eq!(command_words().count(), 21);
+    assert_eq!(command_words().count(), 22);
 }
 
 #[test]

@@ -5,11 +5,14 @@
 //! the limit or the quota; and a server killed mid-upload leaves no partial file and no
 //! metadata behind.
 
+mod sip_common;
+
 use anyhow::{ensure, Context as _, Result};
 use palaver_e2e::curl::curl;
 use palaver_e2e::python::{require_slixmpp, PyClient};
-use palaver_e2e::{must, password_of, ServerOptions, Store, TestServer};
+use palaver_e2e::{must, password_of, ServerOptions, SipTransport, Store, TestServer};
 use serde_json::Value;
+use sip_common::{send_expect, text_from};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -140,6 +143,23 @@ async fn upload_and_download(store: Store) -> Result<()> {
         ensure!(beyond.status == 416, "range past the end: {}", beyond.status);
         let forged = format!("{}AAAA", &url[..url.len() - 4]);
         ensure!(curl(&ca, &forged, &[]).await?.status == 403, "forged signature accepted");
+        // Posted in a room (here by alice over SIP), the file is the room's: #files lists it
+        // with a fresh link that downloads it.
+        let mut sip = sip_common::sip(&server, SipTransport::Udp, "alice").await?;
+        send_expect(&mut sip, "lobby", "#join", 200).await?;
+        send_expect(&mut sip, "lobby", "#files", 200).await?;
+        text_from(&mut sip, "lobby", "No files have been posted to lobby").await?;
+        send_expect(&mut sip, "lobby", &format!("here it is: {url}"), 200).await?;
+        send_expect(&mut sip, "lobby", "#files", 200).await?;
+        let listing = text_from(&mut sip, "lobby", "Files posted to lobby").await?.body;
+        let id = url.split("/files/").nth(1).and_then(|r| r.get(..36)).context("id")?;
+        let line = listing
+            .lines()
+            .find(|l| l.contains(id))
+            .with_context(|| format!("#files does not list {id}: {listing}"))?;
+        ensure!(line.starts_with("CON a_b ü.bin (3000000 bytes, alice@localhost): https://"), "{line}");
+        let fresh = line.rsplit(' ').next().context("link")?;
+        ensure!(curl(&ca, fresh, &[]).await?.body == bytes, "the #files link");
         // On disk: one blob under its hash, nothing else.
         let stored = files_below(&files_dir(&server));
         ensure!(stored.len() == 1, "files on disk: {stored:?}");

@@ -51,6 +51,8 @@ pub enum PagerCommand {
     Reject,
     /// `#rooms`: list rooms by category.
     Rooms,
+    /// `#files`: the files posted to this room, with their download links.
+    Files,
     /// `#create name [private] [category]`.
     Create {
         name: String,
@@ -84,6 +86,7 @@ impl PagerCommand {
             PagerCommand::Accept => "accept",
             PagerCommand::Reject => "reject",
             PagerCommand::Rooms => "rooms",
+            PagerCommand::Files => "files",
             PagerCommand::Create { .. } => "create",
             PagerCommand::Destroy => "destroy",
             PagerCommand::Remove { .. } => "remove",
@@ -133,6 +136,7 @@ enum Kind {
     Accept,
     Reject,
     Rooms,
+    Files,
     Create,
     Destroy,
     Remove,
@@ -218,6 +222,13 @@ const SPECS: &[Spec] = &[
         usage: "#rooms",
         about: "list the rooms, by category",
         kind: Kind::Rooms,
+    },
+    Spec {
+        name: "files",
+        aliases: &[],
+        usage: "#files",
+        about: "list the files posted to this room, with download links",
+        kind: Kind::Files,
     },
     Spec {
         name: "create",
@@ -366,7 +377,13 @@ fn parse_args(spec: &Spec, args: &str) -> Result<PagerCommand, CommandError> {
         }
         // Extra words after #help are harmless; ignore them.
         Kind::Help => PagerCommand::Help,
-        Kind::Leave | Kind::Members | Kind::Accept | Kind::Reject | Kind::Rooms | Kind::Destroy => {
+        Kind::Leave
+        | Kind::Members
+        | Kind::Accept
+        | Kind::Reject
+        | Kind::Rooms
+        | Kind::Files
+        | Kind::Destroy => {
             if !args.is_empty() {
                 return Err(bad(format!(
                     "#{} takes no arguments: it acts on the room you send it to. Usage: {usage}",
@@ -379,6 +396,7 @@ fn parse_args(spec: &Spec, args: &str) -> Result<PagerCommand, CommandError> {
                 Kind::Accept => PagerCommand::Accept,
                 Kind::Reject => PagerCommand::Reject,
                 Kind::Rooms => PagerCommand::Rooms,
+                Kind::Files => PagerCommand::Files,
                 _ => PagerCommand::Destroy,
             }
         }

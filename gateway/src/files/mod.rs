@@ -241,6 +241,38 @@ impl FileService {
         )
     }
 
+    /// Ties the files whose download URLs `sender` posted in `room` to that room, each the
+    /// first time it is posted (only by its uploader). Cheap when the text holds no URL of
+    /// ours; store errors are logged, never surfaced (the post itself is already stored).
+    pub async fn note_post(&self, room: &str, sender: &UserId, body: &str) {
+        let prefix = format!("{}/files/", self.base_url);
+        let ids: Vec<uuid::Uuid> = body
+            .match_indices(&prefix)
+            .filter_map(|(at, _)| {
+                let rest = &body[at + prefix.len()..];
+                uuid::Uuid::parse_str(rest.get(..36)?).ok()
+            })
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let room_id = match self.store.get_room(room).await {
+            Ok(Some(r)) => r.id,
+            _ => return,
+        };
+        for id in ids {
+            match self.store.get_file(id).await {
+                Ok(Some(f)) if f.room.is_none() && &f.uploader == sender => {
+                    if let Err(e) = self.store.set_file_room(id, room_id).await {
+                        tracing::warn!(%id, error = %e, "could not tie a file to its room");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%id, error = %e, "file lookup failed"),
+            }
+        }
+    }
+
     /// Whether `(expires, sig)` from a GET URL allow downloading file `id` now.
     pub fn check_download(&self, id: uuid::Uuid, expires: Millis, sig: &str) -> bool {
         (expires == 0 || expires >= now_ms())

@@ -202,7 +202,12 @@ pub async fn run(
                     })
                     .await;
                 match result {
-                    Ok(_) => Outcome::ok(),
+                    Ok(stored) => {
+                        if let Some(files) = &svc.ctx.files {
+                            files.note_post(room, user, &stored.body).await;
+                        }
+                        Outcome::ok()
+                    }
                     Err(e) => Outcome::refused(e, NO_VOICE),
                 }
             }
@@ -282,6 +287,10 @@ pub async fn run(
             super::invites::invite(svc, user, room, client, &address).await
         }
         PagerCommand::Rooms => super::directory::rooms(svc, user).await,
+        PagerCommand::Files => match client {
+            Some(_) => super::directory::files(svc, room).await,
+            None => not_joined(svc, room).await,
+        },
         PagerCommand::Create {
             name,
             private,

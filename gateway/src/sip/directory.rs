@@ -131,3 +131,35 @@ pub async fn create(
         Err(e) => Outcome::room_error(e),
     }
 }
+
+/// How many files `#files` lists (the newest).
+const FILES_LISTED: u32 = 20;
+
+/// `#files`: the room's newest files with fresh download links, one per line.
+pub async fn files(svc: &SipService, room: &str) -> Outcome {
+    let Some(files) = svc.ctx.files.clone() else {
+        return Outcome::ok_text("File upload is not enabled on this server.".to_string());
+    };
+    let listed = match svc.ctx.store.get_room(room).await {
+        Ok(Some(r)) => svc.ctx.store.room_files(r.id, FILES_LISTED).await,
+        Ok(None) => return Outcome::room_error(RoomError::ItemNotFound),
+        Err(_) => return Outcome::room_error(RoomError::Internal),
+    };
+    let Ok(listed) = listed else {
+        return Outcome::room_error(RoomError::Internal);
+    };
+    if listed.is_empty() {
+        return Outcome::ok_text(format!("No files have been posted to {room}."));
+    }
+    let mut text = format!("Files posted to {room} (newest first):");
+    for f in &listed {
+        text.push_str(&format!(
+            "\n{} ({} bytes, {}): {}",
+            crate::files::token::clean_name(&f.name),
+            f.size,
+            f.uploader.as_str(),
+            files.download_url(f.id, &f.name)
+        ));
+    }
+    Outcome::ok_text(text)
+}

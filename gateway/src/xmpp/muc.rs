@@ -179,6 +179,13 @@ async fn message(session: &mut Session, el: Element, to: Jid) {
     let engine = session.svc.ctx.engine.clone();
     let body = el.child_text("body", ns::CLIENT);
     let subject = el.get_child("subject", ns::CLIENT).map(|s| s.text());
+    // A posted download URL ties its file to this room, once the post is stored.
+    let file_note = match (&session.svc.ctx.files, &body) {
+        (Some(files), Some(b)) if b.contains("/files/") => {
+            Some((files.clone(), session.user.clone(), b.clone()))
+        }
+        _ => None,
+    };
     let (cmd, rx) = match (body, subject) {
         (Some(body), _) => {
             let origin_id = el
@@ -214,11 +221,15 @@ async fn message(session: &mut Session, el: Element, to: Jid) {
     engine.send(&room, cmd).await;
     let domain = session.svc.muc_domain.clone();
     let me = session.jid_str.clone();
+    let room_name = room.to_string();
     session.pending.push(Box::pin(async move {
         let result = match rx {
             ReplyRx::Post(rx) => rx.await.map(|r| r.map(|_| ())),
             ReplyRx::Unit(rx) => rx.await,
         };
+        if let (Ok(Ok(())), Some((files, user, body))) = (&result, file_note) {
+            files.note_post(&room_name, &user, &body).await;
+        }
         match result {
             Ok(Err(e)) => {
                 Completion::Send(room_error_element(&el, &domain, &me, &e).to_bytes(ns::CLIENT))
