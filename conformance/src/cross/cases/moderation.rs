@@ -1,6 +1,6 @@
 //! Moderation and access across protocols: an XMPP moderator kicks a SIP occupant (XEP-0045
 //! §8.2), the owner destroys the room (§10.9), a voiceless SIP visitor posts in a moderated
-//! room (§8.3), a non-member (§7.2.7) or a banned user (§9.1, §7.2.8) tries to enter over SIP.
+//! room (§8.3), a non-member (§7.2.6) or a banned user (§9.1, §7.2.7) tries to enter over SIP.
 
 use super::{CrossCase, CrossCtx, Scene};
 use crate::cross::room::{self, role_item, unavailable};
@@ -40,7 +40,7 @@ pub fn cases() -> Vec<CrossCase> {
         },
         CrossCase {
             id: "cross.members-only.sip-join-refused",
-            clause: "XEP-0045 §7.2.7; pager #join",
+            clause: "XEP-0045 §7.2.6; pager #join",
             description: "MUST: a non-member's SIP #join of a members-only room is refused (non-2xx or a MESSAGE saying so) and it never appears as an occupant",
             needs_third: false,
             run: members_only_refused,

@@ -1,4 +1,4 @@
-//! Nicks and the subject across protocols: one nick space (XEP-0045 §7.2.9 both ways), a SIP
+//! Nicks and the subject across protocols: one nick space (XEP-0045 §7.2.8 both ways), a SIP
 //! `#nick` as XMPP nick-change presence (§7.6), the subject set on one side read on the other
 //! (§8.1, `#topic`).
 
@@ -13,14 +13,14 @@ pub fn cases() -> Vec<CrossCase> {
     vec![
         CrossCase {
             id: "cross.nick.sip-join-taken-refused",
-            clause: "XEP-0045 §7.2.9; pager #join",
+            clause: "XEP-0045 §7.2.8; pager #join",
             description: "MUST: a SIP #join with the nick an XMPP occupant holds is refused (non-2xx or a MESSAGE saying so); the XMPP occupant keeps it and nothing is posted under it",
             needs_third: false,
             run: sip_join_taken,
         },
         CrossCase {
             id: "cross.nick.xmpp-join-taken-conflict",
-            clause: "XEP-0045 §7.2.9; pager #join",
+            clause: "XEP-0045 §7.2.8; pager #join",
             description: "MUST: an XMPP user entering with the nick a SIP occupant holds gets <conflict/>",
             needs_third: false,
             run: xmpp_join_taken,

@@ -43,7 +43,7 @@ pub fn cases() -> Vec<CrossCase> {
         },
         CrossCase {
             id: "cross.message.utf8-markup",
-            clause: "XEP-0045 §7.4; RFC 3261 §20.15",
+            clause: "XEP-0045 §7.4; RFC 3261 §7.4.1",
             description: "MUST: text with XML special characters and non-ASCII UTF-8 arrives unchanged XMPP to SIP and SIP to XMPP",
             needs_third: false,
             run: utf8_markup,

@@ -18,7 +18,7 @@ pub fn cases() -> Vec<SCase> {
     vec![
         SCase {
             id: "sip.conference.subscribe-2xx-expires",
-            clause: "RFC 6665 §4.2.1.1",
+            clause: "RFC 6665 §3.1.1, §4.2.1.1",
             description: "MUST: SUBSCRIBE to a room with Event: conference gets 200 (or 202) carrying an Expires header",
             run: subscribe_2xx,
         },
@@ -36,19 +36,19 @@ pub fn cases() -> Vec<SCase> {
         },
         SCase {
             id: "sip.conference.first-full",
-            clause: "RFC 4575 §5.1, §5.6",
+            clause: "RFC 4575 §3.2, §5.2, §5.6",
             description: "MUST: the first NOTIFY carries a conference-info document with state=\"full\", a numeric version and the creator among its users",
             run: first_full,
         },
         SCase {
             id: "sip.conference.join-version-up",
-            clause: "RFC 4575 §5.1, §5.6",
+            clause: "RFC 4575 §3.6, §5.1, §5.2, §5.6",
             description: "MUST: when another user joins, a NOTIFY with a higher version (partial or full) lists that user",
             run: join_version_up,
         },
         SCase {
             id: "sip.conference.leave-deleted",
-            clause: "RFC 4575 §5.1, §5.6",
+            clause: "RFC 4575 §3.6, §5.1, §5.2, §5.6",
             description: "MUST: when an occupant leaves, a NOTIFY with a higher version marks that user state=\"deleted\" or is a full document without it",
             run: leave_deleted,
         },

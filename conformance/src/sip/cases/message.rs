@@ -32,7 +32,7 @@ pub fn cases() -> Vec<SCase> {
         },
         SCase {
             id: "sip.message.oversized-413",
-            clause: "RFC 3261 §21.4.11, §21.5.11",
+            clause: "RFC 3261 §21.4.11, §21.5.7",
             description: "SHOULD: a 40 000-byte post the server will not take gets 413 (or 513) and reaches nobody (N-A when accepted, or when over UDP nothing answers)",
             run: oversized,
         },
@@ -63,7 +63,7 @@ pub fn cases() -> Vec<SCase> {
         SCase {
             id: "sip.subscribe.unknown-event-489",
             clause: "RFC 6665 §4.2.1.1, §8.3.2",
-            description: "MUST: a SUBSCRIBE to a room for an event package the server does not support gets 489 Bad Event",
+            description: "SHOULD: a SUBSCRIBE to a room for an event package the server does not support gets 489 Bad Event",
             run: unknown_event,
         },
     ]

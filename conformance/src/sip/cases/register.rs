@@ -25,13 +25,13 @@ pub fn cases() -> Vec<SCase> {
         },
         SCase {
             id: "sip.register.sha256-offered",
-            clause: "RFC 8760 §2.1, §2.3",
+            clause: "RFC 8760 §2.1, §2.3, §3",
             description: "SHOULD: the digest challenge offers algorithm=SHA-256 (N-A without a challenge)",
             run: sha256_offered,
         },
         SCase {
             id: "sip.register.wrong-password",
-            clause: "RFC 3261 §22.2, §22.4",
+            clause: "RFC 3261 §22.1, §22.4",
             description: "MUST: a REGISTER whose digest answer uses a wrong password is refused (401, 403 or 407), not 2xx (N-A without a challenge)",
             run: wrong_password,
         },
