@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """XEP-0363 HTTP File Upload with slixmpp's own plugin (xep_0363, which PUTs with aiohttp).
 
-    upload.py --port P --ca CA.pem --user alice --password pw --file PATH [--slot-only SIZE]
+    upload.py [--host 127.0.0.2] --port P --ca CA.pem --user alice --password pw --file PATH [--slot-only SIZE]
 
 Logs in (STARTTLS trusting the dev CA), asks upload.localhost for disco#info and reports it,
 then uploads FILE with the plugin (or, with --slot-only, only asks for a slot of SIZE bytes
@@ -47,7 +47,7 @@ class Uploader(slixmpp.ClientXMPP):
         self.add_event_handler("session_start", self.start)
 
     async def get_dns_records(self, domain, port=None):
-        return [(domain, "127.0.0.1", self.args.port)]
+        return [(domain, self.args.host, self.args.port)]
 
     async def start(self, _event):
         try:
@@ -93,6 +93,7 @@ class Uploader(slixmpp.ClientXMPP):
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--ca", required=True)
     p.add_argument("--user", required=True)

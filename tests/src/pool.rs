@@ -348,6 +348,17 @@ pub async fn start_shared_pg_pool(
     ca: &PoolCa,
     ids: &[&str],
 ) -> Result<SharedPool> {
+    start_shared_pg_pool_with(spec, ca, ids, ServerOptions::default()).await
+}
+
+/// [`start_shared_pg_pool`] with every node started from `base` (its `https` and
+/// `extra_toml`, say; the bind address and store are the pool's).
+pub async fn start_shared_pg_pool_with(
+    spec: &PoolSpec,
+    ca: &PoolCa,
+    ids: &[&str],
+    base: ServerOptions,
+) -> Result<SharedPool> {
     let schema = SharedPgSchema::new()?;
     let mut pool = SharedPool {
         spec: spec.clone(),
@@ -360,7 +371,7 @@ pub async fn start_shared_pg_pool(
         let opts = ServerOptions {
             bind_ip: Some(ip.clone()),
             store_url: Some(pool.schema.url().to_string()),
-            ..ServerOptions::default()
+            ..base.clone()
         };
         let server = start_node_with(spec, id, &spec.pool_id, &tls, Store::Postgres, opts)
             .await

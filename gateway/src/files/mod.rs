@@ -32,6 +32,9 @@ pub struct FilesConfig {
     pub public_url: String,
     /// The upload service's JID; empty means `upload.<domain>`.
     pub upload_domain: String,
+    /// Where the local file store keeps blobs; empty means `<data_dir>/files`. Pool nodes that
+    /// share one directory (a network share) serve each other's uploads.
+    pub dir: std::path::PathBuf,
 }
 
 impl Default for FilesConfig {
@@ -43,6 +46,7 @@ impl Default for FilesConfig {
             download_ttl_secs: 0,
             public_url: String::new(),
             upload_domain: String::new(),
+            dir: std::path::PathBuf::new(),
         }
     }
 }
@@ -88,14 +92,19 @@ pub struct UploadGrant {
 }
 
 /// Opens the file service of a server whose first HTTP listener has `http_port`: blobs in
-/// `<data_dir>/files`, the URL key from the store's shared `files` secret.
+/// `files.dir` (default `<data_dir>/files`), the URL key from the store's shared `files`
+/// secret.
 pub async fn open(
     config: &crate::config::Config,
     store: Arc<dyn Store>,
     http_port: u16,
 ) -> anyhow::Result<Arc<FileService>> {
     use anyhow::Context as _;
-    let dir = config.data_dir.join("files");
+    let dir = if config.files.dir.as_os_str().is_empty() {
+        config.data_dir.join("files")
+    } else {
+        config.files.dir.clone()
+    };
     let blobs = palaver_core::files::LocalFileStore::open(&dir)
         .await
         .with_context(|| format!("opening the file store in {}", dir.display()))?;
