@@ -122,8 +122,15 @@ fn invite(cx: Ctx) -> CaseFuture {
     boxed(async move {
         let (mut a, b, room, _) = two_in_room(&cx).await?;
         let mut c = cx.login(2).await?;
-        // Available, so that messages to the bare JID reach this session.
+        // Available, so that messages to the bare JID reach this session (RFC 6121 §8.5.2.1):
+        // wait for the server's echo of the initial presence (§4.2.2), or the invitation may
+        // be routed while the session is still unavailable.
         c.send("<presence/>").await?;
+        let me = c.jid().to_string();
+        c.recv("the echo of carol's initial presence", |e| {
+            e.name == "presence" && e.attr("from") == Some(me.as_str())
+        })
+        .await?;
         let carol = cx.user(2).jid.clone();
         a.send(&format!(
             "<message to='{}'><x xmlns='{NS_MUC_USER}'><invite to='{}'><reason>join us</reason></invite></x></message>",
