@@ -1,4 +1,4 @@
-//! Room access variants on entering (XEP-0045 §7.2.4–§7.2.11): non-anonymous and
+//! Room access variants on entering (XEP-0045 §7.2.3–§7.2.10): non-anonymous and
 //! semi-anonymous rooms, password-protected rooms, locked (unconfigured) rooms.
 
 use crate::suite::case::{boxed, Case, CaseFuture, Ctx, Outcome};
@@ -9,35 +9,35 @@ pub fn cases() -> Vec<Case> {
     vec![
         Case {
             id: "muc.join.non-anonymous-100",
-            clause: "XEP-0045 §7.2.4",
+            clause: "XEP-0045 §7.2.3",
             description: "MUST: entering a non-anonymous room gives status 100 and items with real JIDs",
             needs: &[],
             run: non_anonymous,
         },
         Case {
             id: "muc.join.semi-anonymous-hides-jid",
-            clause: "XEP-0045 §7.2.5",
+            clause: "XEP-0045 §7.2.4",
             description: "MUST NOT: a semi-anonymous room shows no real JIDs to a participant",
             needs: &[],
             run: semi_anonymous,
         },
         Case {
             id: "muc.join.password-required",
-            clause: "XEP-0045 §7.2.6",
+            clause: "XEP-0045 §7.2.5",
             description: "MUST: entering a password-protected room without the password gets <not-authorized/>",
             needs: &[],
             run: password_required,
         },
         Case {
             id: "muc.join.password-accepted",
-            clause: "XEP-0045 §7.2.6",
+            clause: "XEP-0045 §7.2.5",
             description: "MUST: entering with the right <password/> succeeds",
             needs: &[],
             run: password_accepted,
         },
         Case {
             id: "muc.join.locked-room",
-            clause: "XEP-0045 §7.2.11, §10.1.1",
+            clause: "XEP-0045 §7.2.10, §10.1.1",
             description: "MUST: a room not yet configured by its creator refuses others with <item-not-found/>",
             needs: &[],
             run: locked_room,

@@ -10,7 +10,7 @@ pub fn cases() -> Vec<Case> {
     vec![
         Case {
             id: "muc.admin.member-enters-members-only",
-            clause: "XEP-0045 §7.2.7, §9.3",
+            clause: "XEP-0045 §7.2.6, §9.3",
             description: "MUST: a user granted membership can enter the members-only room",
             needs: &[],
             run: member_enters,

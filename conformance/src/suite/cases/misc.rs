@@ -17,7 +17,7 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             id: "muc.history.maxchars-0",
-            clause: "XEP-0045 §7.2.13",
+            clause: "XEP-0045 §7.2.14",
             description: "MUST: <history maxchars='0'/> gives no history",
             needs: &[],
             run: maxchars_zero,
