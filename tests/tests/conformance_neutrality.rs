@@ -1,6 +1,6 @@
 //! Neutrality of the XMPP conformance suite (issue 7): `palaver-conformance xmpp` against real
 //! Prosody and ejabberd servers (Debian's packages, each started on a free loopback port with
-//! its own configuration by tests/clients/{prosody,ejabberd}_peer.py). Every case must PASS,
+//! its own configuration by tests/clients/server_peer.py). Every case must PASS,
 //! be N-A, or FAIL as one of that server's deviations documented in
 //! conformance/KNOWN-DEVIATIONS.md; a listed deviation that no longer fails is reported by the
 //! tool (`note:`) and fails the test, so the file stays true.
@@ -20,44 +20,38 @@ async fn xmpp_cases_against_prosody_fail_only_as_documented() {
         .iter()
         .map(|u| format!("{u}:{}", password_of(u)))
         .collect();
-    must(against("prosody", "prosody_peer.py", &accounts).await);
+    must(against("prosody", &accounts).await);
 }
 
 #[tokio::test]
 async fn xmpp_cases_against_ejabberd_fail_only_as_documented() {
-    must(against("ejabberd", "ejabberd_peer.py", &[]).await);
+    must(against("ejabberd", &[]).await);
 }
 
-/// Starts the server with `script` (given `args`), runs the suite against it as
-/// `implementation`, stops the server.
-async fn against(implementation: &str, script: &str, args: &[String]) -> Result<()> {
-    let mut peer = PyClient::spawn_interactive(script, args).await?;
+/// Starts `implementation` with tests/clients/server_peer.py (and `accounts` to create, as
+/// `user:password`), runs the suite against it, stops the server.
+async fn against(implementation: &str, accounts: &[String]) -> Result<()> {
+    let mut args = vec![implementation.to_string()];
+    args.extend(accounts.iter().cloned());
+    let mut peer = PyClient::spawn_interactive("server_peer.py", &args).await?;
     let ready = peer.wait_event("ready").await.with_context(|| {
         format!("{implementation} did not start (scripts/test installs it from Debian)")
     })?;
-    let result = suite(implementation, &ready, args).await;
+    let result = suite(implementation, &ready).await;
     peer.close_stdin();
     let _ = peer.finish().await;
     result
 }
 
-async fn suite(implementation: &str, ready: &Value, accounts: &[String]) -> Result<()> {
+async fn suite(implementation: &str, ready: &Value) -> Result<()> {
     let port = ready["port"].as_u64().context("port")?;
     let ca = ready["ca"].as_str().context("ca")?;
-    let users: Vec<String> = match ready["password"].as_str() {
-        // Servers provisioned by the peer script: users u1… with one password.
-        Some(password) => ready["users"]
-            .as_array()
-            .context("users")?
-            .iter()
-            .filter_map(|u| u.as_str())
-            .map(|u| format!("{u}:{password}"))
-            .collect(),
-        None => accounts
-            .iter()
-            .map(|a| a.replacen(':', "@localhost:", 1))
-            .collect(),
-    };
+    let users: Vec<&str> = ready["accounts"]
+        .as_array()
+        .context("accounts")?
+        .iter()
+        .filter_map(|u| u.as_str())
+        .collect();
     let what = format!("the suite against {}", ready["version"]);
     println!("{what}");
     let dir = tempfile::tempdir()?;
