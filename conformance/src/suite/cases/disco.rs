@@ -24,7 +24,7 @@ pub fn cases() -> Vec<Case> {
         Case {
             id: "disco.muc.rooms-listed",
             clause: "XEP-0045 §6.3",
-            description: "SHOULD: disco#items on the MUC service lists a public room just created",
+            description: "SHOULD: disco#items on the MUC service lists a room just created and configured public",
             needs: &[],
             run: rooms_listed,
         },
@@ -77,7 +77,10 @@ fn rooms_listed(cx: Ctx) -> CaseFuture {
     boxed(async move {
         let mut s = cx.login(0).await?;
         let room = cx.room();
-        s.create(&room, "alice", &[]).await?;
+        // §6.3 is about public rooms, and a new room's default configuration is the service's
+        // choice (§10.1.2; Prosody's rooms are hidden by default): ask for a public one.
+        s.create(&room, "alice", &[("muc#roomconfig_publicroom", "1")])
+            .await?;
         let muc = cx.config.muc.clone();
         let answer = s
             .iq_ok("get", &muc, &format!("<query xmlns='{NS_DISCO_ITEMS}'/>"))
