@@ -2,6 +2,7 @@
 //! the pool (membership rules, room-home placement, the 8011 wire protocol).
 //! Nothing here knows a client protocol or opens a socket.
 
+pub mod compliance;
 pub mod credentials;
 pub mod engine;
 pub mod files;

@@ -4,7 +4,7 @@
 
 #[macro_use]
 mod shared_impl;
-mod postgres;
+pub(crate) mod postgres;
 mod rows;
 mod rows_files;
 mod rows_sip;

@@ -39,7 +39,7 @@ pub struct PgStore {
 
 /// Removes a `schema=NAME` parameter from `url`; returns the remaining URL and NAME. `None` when
 /// NAME is not `[a-z0-9_]+` (at most 63 bytes) or given twice.
-fn split_schema(url: &str) -> Option<(String, Option<String>)> {
+pub(crate) fn split_schema(url: &str) -> Option<(String, Option<String>)> {
     let Some((base, query)) = url.split_once('?') else {
         return Some((url.to_string(), None));
     };
