@@ -5,14 +5,17 @@
 //! - [`event`]: the event model and its stable kind names;
 //! - [`chain`]: the hash of a row;
 //! - [`db`]: the compliance database (append, verify, purge, streaming reads);
-//! - [`export`]: JSON lines / CSV / XML export.
+//! - [`export`]: JSON lines / CSV / XML export;
+//! - [`drain`]: the drainer from the main store's outbox to the compliance database.
 
 pub mod chain;
 pub mod db;
+pub mod drain;
 pub mod event;
 pub mod export;
 
 pub use db::{ComplianceDb, Filter, Verdict};
+pub use drain::Drainer;
 pub use event::{ComplianceEvent, EventKind, StoredEvent};
 pub use export::{export, Format};
 

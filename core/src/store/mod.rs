@@ -6,6 +6,7 @@
 mod shared_impl;
 pub(crate) mod postgres;
 mod rows;
+mod rows_compliance;
 mod rows_files;
 mod rows_sip;
 mod sqlite;
@@ -13,6 +14,7 @@ mod sqlite;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use crate::compliance::ComplianceEvent;
 use crate::model::*;
 use std::sync::Arc;
 
@@ -150,6 +152,14 @@ pub trait Store: Send + Sync + 'static {
     /// The secret called `name`: the stored one, or `fresh` stored now when there is none
     /// (when several nodes race, every one gets the value that won).
     async fn shared_secret(&self, name: &str, fresh: &[u8]) -> StoreResult<Vec<u8>>;
+
+    // ---- the compliance outbox (events waiting for the compliance database) ----
+    /// Appends events in order, in one transaction (all or none).
+    async fn outbox_push(&self, events: &[ComplianceEvent]) -> StoreResult<()>;
+    /// The oldest `limit` events with their outbox ids, ascending.
+    async fn outbox_peek(&self, limit: u32) -> StoreResult<Vec<(i64, ComplianceEvent)>>;
+    /// Deletes every event with id `<= up_to_id`; returns how many went.
+    async fn outbox_delete(&self, up_to_id: i64) -> StoreResult<u64>;
 }
 
 /// Opens (creating when needed) and migrates the store named by `url`:

@@ -11,10 +11,12 @@
 //! statement, one round trip, atomic by itself) are PostgreSQL specific.
 
 use super::rows::*;
+use super::rows_compliance::*;
 use super::rows_files::*;
 use super::rows_sip::*;
 use super::shared_impl::found;
 use super::{Store, StoreError, StoreResult};
+use crate::compliance::ComplianceEvent;
 use crate::model::*;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row};

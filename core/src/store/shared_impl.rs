@@ -325,6 +325,29 @@ macro_rules! impl_store {
                     .await?
                     .ok_or_else(|| StoreError::Corrupt(format!("secret {name} vanished")))
             }
+
+            async fn outbox_push(&self, events: &[ComplianceEvent]) -> StoreResult<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                for event in events {
+                    bind_vals(query(OUTBOX_PUSH), outbox_vals(event))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn outbox_peek(&self, limit: u32) -> StoreResult<Vec<(i64, ComplianceEvent)>> {
+                let q = query(OUTBOX_PEEK).bind(i64::from(limit));
+                self.fetch_all(q, outbox_from_row).await
+            }
+
+            async fn outbox_delete(&self, up_to_id: i64) -> StoreResult<u64> {
+                self.write(query(OUTBOX_DELETE).bind(up_to_id)).await
+            }
         }
     };
 }

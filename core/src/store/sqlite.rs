@@ -10,10 +10,12 @@
 //! (`rows.rs`); only connection setup and the batch insert are SQLite specific.
 
 use super::rows::*;
+use super::rows_compliance::*;
 use super::rows_files::*;
 use super::rows_sip::*;
 use super::shared_impl::found;
 use super::{Store, StoreError, StoreResult};
+use crate::compliance::ComplianceEvent;
 use crate::model::*;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
