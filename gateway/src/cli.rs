@@ -36,6 +36,9 @@ pub enum Command {
     /// Certificates
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// The compliance archive: `compliance verify|export|purge`
+    #[command(subcommand)]
+    Compliance(crate::compliance_cli::ComplianceCommand),
     /// The pool (TCP 8011): `pool status`
     #[command(subcommand)]
     Pool(crate::pool::admin::PoolCommand),

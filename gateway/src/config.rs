@@ -25,6 +25,8 @@ pub struct Config {
     pub files: crate::files::FilesConfig,
     pub rooms: RoomsConfig,
     pub log: LogConfig,
+    /// `[compliance]`: the compliance archive (off by default).
+    pub compliance: ComplianceConfig,
     /// `[pool]`: absent means a single node (nothing listens on 8011).
     pub pool: Option<crate::pool::PoolConfig>,
 }
@@ -35,6 +37,28 @@ pub struct Config {
 pub struct StoreConfig {
     /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://<data_dir>/palaver.db`.
     pub url: String,
+}
+
+/// `[compliance]`: every room event copied to a separate, hash-chained database (see
+/// docs/compliance.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComplianceConfig {
+    /// Record events (default false).
+    pub enabled: bool,
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://<data_dir>/compliance.db`.
+    pub url: String,
+}
+
+impl ComplianceConfig {
+    /// The compliance database URL, the default filled in from `data_dir`.
+    pub fn url_or_default(&self, data_dir: &std::path::Path) -> String {
+        if self.url.is_empty() {
+            format!("sqlite://{}", data_dir.join("compliance.db").display())
+        } else {
+            self.url.clone()
+        }
+    }
 }
 
 /// `[tls]`: the server certificate. Both empty means a generated development CA and leaf.
@@ -169,6 +193,7 @@ impl Default for Config {
             files: crate::files::FilesConfig::default(),
             rooms: RoomsConfig::default(),
             log: LogConfig::default(),
+            compliance: ComplianceConfig::default(),
             pool: None,
         }
     }

@@ -5,6 +5,7 @@
 mod admin_cli;
 mod bootstrap;
 mod cli;
+mod compliance_cli;
 mod config;
 mod conn_limit;
 mod context;
@@ -63,6 +64,7 @@ fn run(
             Command::Room(cmd) => admin_cli::room(config, cmd).await,
             Command::Category(cmd) => admin_cli::category(config, cmd).await,
             Command::Certs(cmd) => admin_cli::certs(config, cmd),
+            Command::Compliance(cmd) => compliance_cli::run(config, cmd).await,
             Command::Pool(cmd) => pool::admin::run(config, cmd).await,
         }
     });
