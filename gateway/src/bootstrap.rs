@@ -269,6 +269,19 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let secret = load_or_create_secret(&config.data_dir)?;
     let engine = Engine::new(store.clone(), engine_config(&config, secret.clone()));
+    let (compliance_stop, compliance_stopped) = tokio::sync::oneshot::channel::<()>();
+    if config.compliance.enabled {
+        // Rooms record into the outbox (main store); the drainer copies it to the compliance
+        // database and keeps retrying while that database is down.
+        let (sink, _writer) = palaver_core::compliance::ComplianceSink::start(store.clone());
+        engine.set_compliance(sink);
+        let url = config.compliance.url_or_default(&config.data_dir);
+        let drainer = palaver_core::compliance::Drainer::new(store.clone(), &url);
+        tokio::spawn(drainer.run(async {
+            let _ = compliance_stopped.await;
+        }));
+        tracing::info!("compliance archive on");
+    }
     ensure_defaults(&config, &engine).await?;
     let (tls, trust) = load_tls(&config)?;
     let pool_tls = match &pool_listener {
@@ -407,6 +420,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     drop(ctx);
     drop(svc);
     drop(sip);
+    let _ = compliance_stop.send(());
     say("palaver: stopped");
     Ok(())
 }

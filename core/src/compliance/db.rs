@@ -96,6 +96,28 @@ where
     })
 }
 
+/// Runs migrations, again after a pause when they fail: the server's drainer and a
+/// `palaver compliance` command may open a new database at the same moment, and the loser of
+/// that race sees the winner's tables before its ledger row.
+async fn migrate_retrying<F, Fut>(run: F) -> Result<(), ComplianceError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), sqlx::migrate::MigrateError>>,
+{
+    let mut tries = 0;
+    loop {
+        match run().await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries >= 4 => return Err(e.into()),
+            Err(e) => {
+                tracing::debug!(error = %e, "compliance migration failed; retrying");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
 impl ComplianceDb {
     /// Opens (creating when needed) and migrates the compliance database named by `url`.
     pub async fn open(url: &str) -> Result<ComplianceDb, ComplianceError> {
@@ -130,9 +152,12 @@ impl ComplianceDb {
                 })
                 .connect_with(options)
                 .await?;
-            sqlx::migrate!("./migrations/compliance/sqlite")
-                .run(&pool)
-                .await?;
+            migrate_retrying(|| async {
+                sqlx::migrate!("./migrations/compliance/sqlite")
+                    .run(&pool)
+                    .await
+            })
+            .await?;
             Ok(ComplianceDb::Sqlite(pool))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let (plain, schema) = crate::store::postgres::split_schema(url).ok_or_else(bad_url)?;
@@ -158,9 +183,12 @@ impl ComplianceDb {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await?;
-            sqlx::migrate!("./migrations/compliance/postgres")
-                .run(&pool)
-                .await?;
+            migrate_retrying(|| async {
+                sqlx::migrate!("./migrations/compliance/postgres")
+                    .run(&pool)
+                    .await
+            })
+            .await?;
             Ok(ComplianceDb::Postgres(pool))
         } else {
             Err(bad_url())

@@ -6,6 +6,7 @@
 //! - [`chain`]: the hash of a row;
 //! - [`db`]: the compliance database (append, verify, purge, streaming reads);
 //! - [`export`]: JSON lines / CSV / XML export;
+//! - [`sink`]: capture (rooms → outbox writer, never blocking a room);
 //! - [`drain`]: the drainer from the main store's outbox to the compliance database.
 
 pub mod chain;
@@ -13,11 +14,13 @@ pub mod db;
 pub mod drain;
 pub mod event;
 pub mod export;
+pub mod sink;
 
 pub use db::{ComplianceDb, Filter, Verdict};
 pub use drain::Drainer;
 pub use event::{ComplianceEvent, EventKind, StoredEvent};
 pub use export::{export, Format};
+pub use sink::ComplianceSink;
 
 /// Errors of the compliance archive.
 #[derive(Debug, thiserror::Error)]

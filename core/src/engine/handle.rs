@@ -74,6 +74,8 @@ pub(super) struct Inner {
     shutting_down: AtomicBool,
     /// Set when this node is part of a pool (see `remote`).
     pub(super) pool: std::sync::OnceLock<Arc<super::remote::Remote>>,
+    /// Set when the compliance archive is on.
+    pub(super) compliance: std::sync::OnceLock<crate::compliance::ComplianceSink>,
 }
 
 impl Engine {
@@ -89,8 +91,14 @@ impl Engine {
                 loading: DashMap::new(),
                 shutting_down: AtomicBool::new(false),
                 pool: std::sync::OnceLock::new(),
+                compliance: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Records every room event into `sink` from now on (once; later calls are ignored).
+    pub fn set_compliance(&self, sink: crate::compliance::ComplianceSink) {
+        let _ = self.inner.compliance.set(sink);
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -4,6 +4,7 @@
 
 mod commands;
 mod commit;
+mod compliance_map;
 mod events;
 mod handle;
 mod occupants;

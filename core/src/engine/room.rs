@@ -484,6 +484,16 @@ impl Room {
     /// presence or subject. `about` names the occupant the event concerns (its sessions get
     /// `is_self`). Sessions whose sinks fail are removed afterwards, watchers at once.
     pub(super) fn broadcast(&mut self, event: &Arc<RoomEvent>, about: Option<&str>) {
+        if let Some(sink) = self.engine.compliance.get() {
+            let who = |nick: &str| {
+                self.occupants
+                    .get(nick)
+                    .map(|o| (o.user.as_str().to_string(), o.protocol()))
+            };
+            if let Some(e) = super::compliance_map::to_compliance(event, who) {
+                sink.record(e);
+            }
+        }
         let anyone_sees = self.record.config.whois == Whois::Anyone;
         for occ in self.occupants.iter() {
             let flags = DeliveryFlags {
