@@ -309,3 +309,49 @@ async fn memory_and_bad_urls() {
         Err(ComplianceError::BadUrl(_))
     ));
 }
+
+/// Export rate of 1M events from a SQLite compliance database (no assertion on time):
+/// `cargo test --release -p palaver-core --test compliance_db -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn export_rate_1m() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, _) = fresh("sqlite", &dir);
+    let db = ComplianceDb::open(&url).await.expect("open");
+    let total = 1_000_000i64;
+    let started = std::time::Instant::now();
+    for chunk in 0..total / 10_000 {
+        let events: Vec<_> = (0..10_000)
+            .map(|i| {
+                let n = chunk * 10_000 + i;
+                ev(
+                    n,
+                    "lobby",
+                    EventKind::Message,
+                    &format!("{{\"body\":\"message {n}\"}}"),
+                )
+            })
+            .collect();
+        db.append(&events).await.expect("append");
+    }
+    let appended = started.elapsed();
+    let started = std::time::Instant::now();
+    let mut out = std::io::BufWriter::new(std::io::sink());
+    let n = export(
+        &db,
+        &Filter::default(),
+        Format::Jsonl,
+        &mut out,
+        &mut |_| {},
+    )
+    .await
+    .expect("export");
+    let exported = started.elapsed();
+    assert_eq!(n, 1_000_000);
+    println!(
+        "append: {:.0} events/s; export jsonl: {:.0} events/s ({n} events in {:.2?})",
+        n as f64 / appended.as_secs_f64(),
+        n as f64 / exported.as_secs_f64(),
+        exported
+    );
+}

@@ -89,7 +89,7 @@ pub async fn run(mut config: Config, cmd: ComplianceCommand) -> anyhow::Result<(
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut progress = |n: u64| {
-                if tty && n % 10_000 == 0 {
+                if tty && n.is_multiple_of(10_000) {
                     eprint!("\rexported {n} events");
                 }
             };
