@@ -270,10 +270,12 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let secret = load_or_create_secret(&config.data_dir)?;
     let engine = Engine::new(store.clone(), engine_config(&config, secret.clone()));
     let (compliance_stop, compliance_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut compliance_sink = None;
     if config.compliance.enabled {
         // Rooms record into the outbox (main store); the drainer copies it to the compliance
         // database and keeps retrying while that database is down.
         let (sink, _writer) = palaver_core::compliance::ComplianceSink::start(store.clone());
+        compliance_sink = Some(sink.clone());
         engine.set_compliance(sink);
         let url = config.compliance.url_or_default(&config.data_dir);
         let drainer = palaver_core::compliance::Drainer::new(store.clone(), &url);
@@ -321,6 +323,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         Some(port) => Some(crate::files::open(&config, store.clone(), port).await?),
         None => None,
     };
+    if let (Some(files), Some(sink)) = (&files, compliance_sink) {
+        files.set_compliance(sink);
+    }
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let config = Arc::new(config);
     let ctx = Arc::new(Context {

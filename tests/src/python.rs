@@ -361,3 +361,31 @@ impl PyRun {
         describe(&self.events, &self.other, &self.stderr)
     }
 }
+
+/// Runs tests/clients/upload.py (slixmpp's XEP-0363 plugin) as `user` of `server` for `file`
+/// (`slot_only`: only ask for a slot of that size) and returns its events.
+pub async fn upload_py(
+    server: &TestServer,
+    user: &str,
+    file: &std::path::Path,
+    slot_only: Option<u64>,
+) -> Result<Vec<Value>> {
+    let mut args = vec![
+        "--port".to_string(),
+        server.starttls_addr().port().to_string(),
+        "--ca".into(),
+        server.ca_path().display().to_string(),
+        "--user".into(),
+        user.into(),
+        "--password".into(),
+        crate::password_of(user),
+        "--file".into(),
+        file.display().to_string(),
+    ];
+    if let Some(size) = slot_only {
+        args.extend(["--slot-only".to_string(), size.to_string()]);
+    }
+    let run = PyClient::spawn("upload.py", &args).await?.finish().await?;
+    run.ok()?;
+    Ok(run.events.clone())
+}

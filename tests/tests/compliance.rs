@@ -1,9 +1,38 @@
 //! The compliance archive with the real server: with `[compliance] enabled`, an XMPP client
 //! joins a room and posts; `palaver compliance export --format jsonl` shows the join and the
-//! message, and `palaver compliance verify` passes.
+//! message, and `palaver compliance verify` passes. A file uploaded (XEP-0363 slot, curl PUT)
+//! and downloaded shows as `file_upload` and `file_download`.
 
+use palaver_e2e::curl::curl;
+use palaver_e2e::python::{require_slixmpp, upload_py};
 use palaver_e2e::{room_jid, ServerOptions, Store, TestServer};
+use serde_json::Value;
 use std::time::Duration;
+
+/// The archive as JSON lines, once one of them satisfies `done` (the drainer runs every
+/// 200 ms; the CLI also drains the outbox before exporting).
+async fn export_until(
+    server: &TestServer,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Vec<Value>> {
+    let mut lines = Vec::new();
+    for _ in 0..50 {
+        let out = server
+            .cli(&["compliance", "export", "--format", "jsonl"])
+            .await?;
+        anyhow::ensure!(out.success(), "export failed: {}", out.stderr);
+        lines = out
+            .stdout
+            .lines()
+            .map(serde_json::from_str::<Value>)
+            .collect::<Result<Vec<_>, _>>()?;
+        if lines.iter().any(&done) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(lines)
+}
 
 #[tokio::test]
 async fn join_and_message_are_archived() -> anyhow::Result<()> {
@@ -22,23 +51,7 @@ async fn join_and_message_are_archived() -> anyhow::Result<()> {
         .await?;
     alice.wait_groupchat(&room, "for the record, a <b>").await?;
 
-    // The drainer runs every 200 ms; the CLI also drains the outbox before exporting.
-    let mut lines = Vec::new();
-    for _ in 0..50 {
-        let out = server
-            .cli(&["compliance", "export", "--format", "jsonl"])
-            .await?;
-        anyhow::ensure!(out.success(), "export failed: {}", out.stderr);
-        lines = out
-            .stdout
-            .lines()
-            .map(serde_json::from_str::<serde_json::Value>)
-            .collect::<Result<Vec<_>, _>>()?;
-        if lines.iter().any(|l| l["kind"] == "message") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let lines = export_until(&server, |l| l["kind"] == "message").await?;
     let join = lines
         .iter()
         .find(|l| l["kind"] == "join" && l["room"] == "audit")
@@ -62,5 +75,51 @@ async fn join_and_message_are_archived() -> anyhow::Result<()> {
         .await?;
     anyhow::ensure!(csv.success(), "csv export failed: {}", csv.stderr);
     assert!(csv.stdout.starts_with("seq,at,room,actor"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn file_uploads_and_downloads_are_archived() -> anyhow::Result<()> {
+    require_slixmpp().await?;
+    let opts = ServerOptions {
+        https: true,
+        extra_toml: "[compliance]\nenabled = true\n".to_string(),
+        ..ServerOptions::default()
+    };
+    let server = TestServer::start_with_users(Store::Sqlite, opts, &["alice"]).await;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("minutes.txt");
+    std::fs::write(&file, b"minutes of the meeting")?;
+    let events = upload_py(&server, "alice", &file, Some(22)).await?;
+    let slot = events
+        .iter()
+        .find(|e| e["event"] == "slot")
+        .ok_or_else(|| anyhow::anyhow!("no slot in {events:?}"))?;
+    let (put, get) = (
+        slot["put"].as_str().unwrap_or_default(),
+        slot["get"].as_str().unwrap_or_default(),
+    );
+    let body = format!("@{}", file.display());
+    let ca = server.ca_path();
+    let stored = curl(&ca, put, &["-X", "PUT", "--data-binary", &body]).await?;
+    anyhow::ensure!(stored.status == 201, "PUT: {}", stored.status);
+    anyhow::ensure!(curl(&ca, get, &[]).await?.status == 200, "GET failed");
+
+    let lines = export_until(&server, |l| l["kind"] == "file_download").await?;
+    let upload = lines
+        .iter()
+        .find(|l| l["kind"] == "file_upload")
+        .ok_or_else(|| anyhow::anyhow!("no file_upload in {lines:?}"))?;
+    assert_eq!(upload["actor"], "alice@localhost");
+    assert_eq!(upload["protocol"], "http");
+    assert_eq!(upload["detail"]["name"], "minutes.txt");
+    assert_eq!(upload["detail"]["size"], 22);
+    let download = lines
+        .iter()
+        .find(|l| l["kind"] == "file_download")
+        .ok_or_else(|| anyhow::anyhow!("no file_download in {lines:?}"))?;
+    assert_eq!(download["detail"]["id"], upload["detail"]["id"]);
+    let verify = server.cli(&["compliance", "verify"]).await?;
+    anyhow::ensure!(verify.success(), "verify failed: {}", verify.stderr);
     Ok(())
 }

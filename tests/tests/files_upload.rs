@@ -9,8 +9,8 @@ mod sip_common;
 
 use anyhow::{ensure, Context as _, Result};
 use palaver_e2e::curl::curl;
-use palaver_e2e::python::{require_slixmpp, PyClient};
-use palaver_e2e::{must, password_of, ServerOptions, SipTransport, Store, TestServer};
+use palaver_e2e::python::{require_slixmpp, upload_py};
+use palaver_e2e::{must, ServerOptions, SipTransport, Store, TestServer};
 use serde_json::Value;
 use sip_common::{send_expect, text_from};
 use std::path::{Path, PathBuf};
@@ -38,34 +38,6 @@ fn content(n: usize) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
-}
-
-/// Runs tests/clients/upload.py as `user` for `file` (`slot_only`: just ask for a slot of
-/// that size) and returns its events.
-async fn upload_py(
-    server: &TestServer,
-    user: &str,
-    file: &Path,
-    slot_only: Option<u64>,
-) -> Result<Vec<Value>> {
-    let mut args = vec![
-        "--port".to_string(),
-        server.starttls_addr().port().to_string(),
-        "--ca".into(),
-        server.ca_path().display().to_string(),
-        "--user".into(),
-        user.into(),
-        "--password".into(),
-        password_of(user),
-        "--file".into(),
-        file.display().to_string(),
-    ];
-    if let Some(size) = slot_only {
-        args.extend(["--slot-only".to_string(), size.to_string()]);
-    }
-    let run = PyClient::spawn("upload.py", &args).await?.finish().await?;
-    run.ok()?;
-    Ok(run.events.clone())
 }
 
 fn event<'a>(events: &'a [Value], name: &str) -> Result<&'a Value> {

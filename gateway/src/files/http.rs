@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::Router;
 use futures::{StreamExt as _, TryStreamExt as _};
+use palaver_core::compliance::EventKind;
 use palaver_core::files::{BlobId, ByteStream, FileError};
 use palaver_core::model::{FileRecord, Millis, UserId};
 use palaver_core::StoreError;
@@ -149,6 +150,15 @@ async fn store_upload(
     }
     match files.store.insert_file(&record).await {
         Ok(()) => {
+            let detail = serde_json::json!({
+                "id": id.to_string(), "name": record.name, "mime": record.mime,
+                "size": record.size, "sha256": record.sha256, "room_id": record.room,
+            });
+            files.record(
+                EventKind::FileUpload,
+                record.uploader.as_str(),
+                detail.to_string(),
+            );
             metrics::counter!("palaver_file_uploads_total").increment(1);
             metrics::counter!("palaver_file_upload_bytes_total").increment(blob.size);
             tracing::info!(%id, uploader = %record.uploader.as_str(), size = blob.size, "file uploaded");
@@ -227,6 +237,11 @@ async fn download(
             );
         }
     };
+    let detail = serde_json::json!({
+        "id": id.to_string(), "name": file.name, "size": file.size,
+        "range": range.as_ref().map(|r| [r.start, r.end]), "room_id": file.room,
+    });
+    files.record(EventKind::FileDownload, "", detail.to_string());
     metrics::counter!("palaver_file_downloads_total").increment(1);
     file_response(&file, range, Body::from_stream(stream))
 }

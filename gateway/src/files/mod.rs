@@ -133,6 +133,9 @@ pub struct FileService {
     pub store: Arc<dyn Store>,
     signer: UrlSigner,
     base_url: String,
+    /// The compliance archive's sink, when `[compliance]` is on: uploads and downloads are
+    /// recorded.
+    compliance: std::sync::OnceLock<palaver_core::compliance::ComplianceSink>,
 }
 
 fn now_ms() -> Millis {
@@ -158,6 +161,27 @@ impl FileService {
             store,
             signer: UrlSigner::new(key),
             base_url: base_url.trim_end_matches('/').to_string(),
+            compliance: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Records uploads and downloads in the compliance archive from now on.
+    pub fn set_compliance(&self, sink: palaver_core::compliance::ComplianceSink) {
+        let _ = self.compliance.set(sink);
+    }
+
+    /// Records a file event in the compliance archive (when it is on): `actor` is the
+    /// uploader, or empty for a download (a signed URL names no user).
+    pub fn record(&self, kind: palaver_core::compliance::EventKind, actor: &str, detail: String) {
+        if let Some(sink) = self.compliance.get() {
+            sink.record(palaver_core::compliance::ComplianceEvent {
+                at: now_ms(),
+                room: String::new(),
+                actor: actor.to_string(),
+                protocol: "http".into(),
+                kind,
+                detail,
+            });
         }
     }
 
