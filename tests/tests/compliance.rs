@@ -123,3 +123,102 @@ async fn file_uploads_and_downloads_are_archived() -> anyhow::Result<()> {
     anyhow::ensure!(verify.success(), "verify failed: {}", verify.stderr);
     Ok(())
 }
+
+/// Private messages, presence changes and nick changes are archived under their own kinds; a
+/// message reflected to its sender is in the archive even when the server is killed (SIGKILL)
+/// right after, because its compliance event commits with it.
+#[tokio::test]
+async fn private_presence_nick_and_kill9() -> anyhow::Result<()> {
+    let opts = ServerOptions {
+        extra_toml: "[compliance]\nenabled = true\n".to_string(),
+        ..ServerOptions::default()
+    };
+    let mut server = TestServer::start_with_users(Store::Sqlite, opts, &["alice", "bob"]).await;
+    let room = room_jid("records");
+    let mut alice = palaver_e2e::xmpp_available(&server, "alice").await?;
+    alice.join(&room, "alice", None).await?.joined()?;
+    let id = alice.new_id();
+    alice
+        .iq_ok(&format!(
+            "<iq type='set' to='{room}' id='{id}'>{}</iq>",
+            palaver_e2e::xml::roomconfig_submit(&[])
+        ))
+        .await?;
+    let mut bob = palaver_e2e::xmpp_available(&server, "bob").await?;
+    bob.join(&room, "bob", None).await?.joined()?;
+
+    alice
+        .send_str(&format!(
+            "<message to='{room}/bob' type='chat' id='p1'><body>just between us</body>\
+             <x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+        ))
+        .await?;
+    bob.wait_for(Duration::from_secs(10), "the private message", |el| {
+        el.name == "message" && palaver_e2e::xml::body(el).as_deref() == Some("just between us")
+    })
+    .await?;
+    alice
+        .send_str(&format!(
+            "<presence to='{room}/alice'><show>away</show><status>lunch</status></presence>"
+        ))
+        .await?;
+    bob.wait_for(Duration::from_secs(10), "alice away", |el| {
+        el.name == "presence" && el.children().any(|c| c.name == "show")
+    })
+    .await?;
+    alice
+        .send_str(&format!("<presence to='{room}/alicia'/>"))
+        .await?;
+    bob.wait_for(Duration::from_secs(10), "alicia", |el| {
+        el.name == "presence" && el.attr("from") == Some(&format!("{room}/alicia"))
+    })
+    .await?;
+
+    for i in 0..20 {
+        alice
+            .send_str(&format!(
+                "<message to='{room}' type='groupchat' id='k{i}'><body>durable {i}</body></message>"
+            ))
+            .await?;
+    }
+    // The reflection means committed; kill at once.
+    alice.wait_groupchat(&room, "durable 19").await?;
+    server.kill().await?;
+
+    // The CLI drains the outbox of the killed server's store before it exports.
+    let lines = export_until(&server, |l| l["detail"]["body"] == "durable 19").await?;
+    let kinds = |k: &str| lines.iter().filter(|l| l["kind"] == k).collect::<Vec<_>>();
+    let private = kinds("private");
+    assert_eq!(private.len(), 1, "{lines:?}");
+    assert_eq!(private[0]["actor"], "alice@localhost");
+    assert_eq!(private[0]["detail"]["to"], "bob@localhost");
+    assert_eq!(private[0]["detail"]["body"], "just between us");
+    assert!(
+        kinds("presence")
+            .iter()
+            .any(|l| l["actor"] == "alice@localhost"),
+        "{lines:?}"
+    );
+    let nick = kinds("nick");
+    assert_eq!(nick.len(), 1, "{lines:?}");
+    assert_eq!(nick[0]["detail"]["new_nick"], "alicia");
+    assert_eq!(
+        kinds("join").len(),
+        2,
+        "only the two entries are joins: {lines:?}"
+    );
+    for i in 0..20 {
+        let body = format!("durable {i}");
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l["detail"]["body"] == body.as_str())
+                .count(),
+            1,
+            "{body} archived once: {lines:?}"
+        );
+    }
+    let verify = server.cli(&["compliance", "verify"]).await?;
+    anyhow::ensure!(verify.success(), "verify failed: {}", verify.stderr);
+    Ok(())
+}

@@ -39,8 +39,11 @@ const SET_HEAD: &str = "UPDATE compliance_head SET seq = $1, hash = $2 WHERE id 
 const GET_START: &str = "SELECT seq, hash FROM compliance_chain_start WHERE id = 1";
 const SET_START: &str = "UPDATE compliance_chain_start SET seq = $1, hash = $2 WHERE id = 1";
 const INSERT: &str = "INSERT INTO compliance_events \
-     (seq, at, room, actor, protocol, kind, detail, prev_hash, hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     (seq, at, room, actor, protocol, kind, detail, prev_hash, hash, origin_source, origin_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+/// Binds: source, lowest and highest outbox id of a batch. Which of them are archived already.
+const ARCHIVED_ORIGINS: &str = "SELECT origin_id FROM compliance_events \
+     WHERE origin_source = $1 AND origin_id >= $2 AND origin_id <= $3";
 const ALL_ROWS: &str = "SELECT seq, at, room, actor, protocol, kind, detail, prev_hash, hash \
      FROM compliance_events ORDER BY seq";
 const FILTERED_ROWS: &str = "SELECT seq, at, room, actor, protocol, kind, detail, prev_hash, \
@@ -206,13 +209,53 @@ impl ComplianceDb {
     /// Appends `events` in order, in one transaction that reads the chain's tail under the
     /// writers' lock. Returns the seq of the last row (the tail's when `events` is empty).
     pub async fn append(&self, events: &[ComplianceEvent]) -> Result<i64, ComplianceError> {
+        let tagged: Vec<(Option<i64>, &ComplianceEvent)> =
+            events.iter().map(|e| (None, e)).collect();
+        Ok(self.append_tagged(None, &tagged).await?.0)
+    }
+
+    /// Appends events copied from the outbox of the main store `source`, each with its outbox
+    /// id, skipping (under the writers' lock) those already archived from that outbox. Returns
+    /// the tail's seq and how many rows were added.
+    pub async fn append_from_outbox(
+        &self,
+        source: &str,
+        events: &[(i64, ComplianceEvent)],
+    ) -> Result<(i64, u64), ComplianceError> {
+        let tagged: Vec<(Option<i64>, &ComplianceEvent)> =
+            events.iter().map(|(id, e)| (Some(*id), e)).collect();
+        self.append_tagged(Some(source), &tagged).await
+    }
+
+    async fn append_tagged(
+        &self,
+        source: Option<&str>,
+        events: &[(Option<i64>, &ComplianceEvent)],
+    ) -> Result<(i64, u64), ComplianceError> {
+        let ids = || events.iter().filter_map(|(id, _)| *id);
+        let range = ids().min().zip(ids().max());
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(LOCK_HEAD).execute(&mut *tx).await?;
             let head = sqlx::query(GET_HEAD).fetch_one(&mut *tx).await?;
             let mut seq: i64 = head.try_get(0)?;
             let mut prev: String = head.try_get(1)?;
-            for event in events {
+            let mut archived = std::collections::HashSet::new();
+            if let (Some(source), Some((low, high))) = (source, range) {
+                let mut rows = sqlx::query(ARCHIVED_ORIGINS)
+                    .bind(source)
+                    .bind(low)
+                    .bind(high)
+                    .fetch(&mut *tx);
+                while let Some(row) = rows.try_next().await? {
+                    archived.insert(row.try_get::<i64, _>(0)?);
+                }
+            }
+            let mut added = 0u64;
+            for (id, event) in events {
+                if id.is_some_and(|id| archived.contains(&id)) {
+                    continue;
+                }
                 seq += 1;
                 let hash = row_hash(&prev, seq, event)
                     .ok_or_else(|| corrupt("head hash", &prev))?;
@@ -226,13 +269,16 @@ impl ComplianceDb {
                     .bind(event.detail.as_str())
                     .bind(prev.as_str())
                     .bind(hash.as_str())
+                    .bind(id.and(source))
+                    .bind(*id)
                     .execute(&mut *tx)
                     .await?;
                 prev = hash;
+                added += 1;
             }
             sqlx::query(SET_HEAD).bind(seq).bind(prev.as_str()).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(seq)
+            Ok((seq, added))
         })
     }
 

@@ -2,8 +2,10 @@
 //! database, oldest first, a batch per transaction. An outbox row is deleted only after the
 //! compliance database has committed it, so an outage of the compliance database queues events
 //! (they stay in the outbox) and loses none; the drainer retries with exponential backoff and
-//! reopens the database. Delivery is at-least-once: a crash between the compliance commit and the
-//! outbox delete appends that batch a second time (each copy chained; exports show both).
+//! reopens the database. Each archived row remembers its origin (this store's id and the outbox
+//! id), and a batch skips rows archived already, so a crash between the compliance commit and
+//! the outbox delete, or two pool nodes draining the same shared outbox at once, archive every
+//! event exactly once.
 
 use super::db::ComplianceDb;
 use super::ComplianceError;
@@ -11,11 +13,24 @@ use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The id this main store's outbox rows carry as their origin in the compliance database: made
+/// once, kept in the store, so every node of a pool sharing the store uses the same one.
+pub async fn source_id(store: &Arc<dyn Store>) -> Result<String, ComplianceError> {
+    let fresh: [u8; 16] = rand::random();
+    let fresh_hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    let stored = store
+        .shared_secret("compliance-source", fresh_hex.as_bytes())
+        .await?;
+    String::from_utf8(stored).map_err(|e| ComplianceError::Corrupt(format!("source id: {e}")))
+}
+
 /// Copies the outbox into the compliance database.
 pub struct Drainer {
     store: Arc<dyn Store>,
     url: String,
     db: Option<ComplianceDb>,
+    /// This main store's id as an origin (read from its `secrets` table on first use).
+    source: Option<String>,
     /// Events per compliance transaction.
     pub batch: u32,
     /// Wait when the outbox is empty.
@@ -32,6 +47,7 @@ impl Drainer {
             store,
             url: url.to_string(),
             db: None,
+            source: None,
             batch: 500,
             idle: Duration::from_millis(200),
             backoff: (Duration::from_millis(100), Duration::from_secs(30)),
@@ -41,21 +57,24 @@ impl Drainer {
     /// Moves at most one batch; returns how many events moved.
     pub async fn drain_once(&mut self) -> Result<u64, ComplianceError> {
         let batch = self.store.outbox_peek(self.batch).await?;
-        let Some(&(last_id, _)) = batch.last() else {
+        if batch.is_empty() {
             return Ok(0);
-        };
+        }
+        if self.source.is_none() {
+            self.source = Some(source_id(&self.store).await?);
+        }
         if self.db.is_none() {
             self.db = Some(ComplianceDb::open(&self.url).await?);
         }
-        let events: Vec<_> = batch.into_iter().map(|(_, e)| e).collect();
-        if let Some(db) = &self.db {
-            if let Err(e) = db.append(&events).await {
+        let n = batch.len() as u64;
+        if let (Some(db), Some(source)) = (&self.db, &self.source) {
+            if let Err(e) = db.append_from_outbox(source, &batch).await {
                 self.db = None;
                 return Err(e);
             }
         }
-        self.store.outbox_delete(last_id).await?;
-        let n = events.len() as u64;
+        let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+        self.store.outbox_delete(&ids).await?;
         metrics::counter!("palaver_compliance_drained_total").increment(n);
         Ok(n)
     }

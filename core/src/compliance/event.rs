@@ -17,11 +17,17 @@ pub enum EventKind {
     Affiliation,
     FileUpload,
     FileDownload,
+    /// A private message between two occupants of a room.
+    Private,
+    /// An occupant's presence changed (show/status) while in the room.
+    Presence,
+    /// An occupant changed nick.
+    Nick,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Join,
         EventKind::Leave,
         EventKind::Message,
@@ -31,6 +37,9 @@ impl EventKind {
         EventKind::Affiliation,
         EventKind::FileUpload,
         EventKind::FileDownload,
+        EventKind::Private,
+        EventKind::Presence,
+        EventKind::Nick,
     ];
 
     /// The stable name stored and exported.
@@ -45,6 +54,9 @@ impl EventKind {
             EventKind::Affiliation => "affiliation",
             EventKind::FileUpload => "file_upload",
             EventKind::FileDownload => "file_download",
+            EventKind::Private => "private",
+            EventKind::Presence => "presence",
+            EventKind::Nick => "nick",
         }
     }
 

@@ -17,7 +17,7 @@ pub mod export;
 pub mod sink;
 
 pub use db::{ComplianceDb, Filter, Verdict};
-pub use drain::Drainer;
+pub use drain::{source_id, Drainer};
 pub use event::{ComplianceEvent, EventKind, StoredEvent};
 pub use export::{export, Format};
 pub use sink::ComplianceSink;

@@ -435,7 +435,11 @@ impl Room {
         });
         self.next_seq += 1;
         self.last_ts = message.ts;
-        let done = self.engine.commit.submit((*message).clone()).await;
+        let audit =
+            self.engine.compliance.get().map(|_| {
+                super::compliance_map::message_event(&self.name, &message, occ.protocol())
+            });
+        let done = self.engine.commit.submit((*message).clone(), audit).await;
         self.pending.push_back(Box::pin(async move {
             let result = match done.await {
                 Ok(r) => r,

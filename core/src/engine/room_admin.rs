@@ -66,6 +66,19 @@ impl Room {
                 origin_id,
             }),
         );
+        if let (Some(sink), RoomEventKind::Private(pm), Some(to)) = (
+            self.engine.compliance.get(),
+            &ev.kind,
+            self.occupants.get(to_nick),
+        ) {
+            sink.record(super::compliance_map::private_event(
+                &self.name,
+                pm,
+                from.protocol(),
+                to_nick,
+                to.user.as_str(),
+            ));
+        }
         let sees = self.record.config.whois == Whois::Anyone
             || self
                 .occupants

@@ -102,6 +102,13 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a batch (possibly several rooms) in ONE transaction. A duplicate (room_id, seq)
     /// fails the whole batch with `Conflict` and nothing is written.
     async fn append_messages(&self, batch: &[StoredMessage]) -> StoreResult<()>;
+    /// [`Store::append_messages`], and `outbox` pushed to the compliance outbox in the same
+    /// transaction: a message is never committed without its compliance event, nor the reverse.
+    async fn append_messages_recorded(
+        &self,
+        batch: &[StoredMessage],
+        outbox: &[ComplianceEvent],
+    ) -> StoreResult<()>;
     /// Highest seq of the room, 0 when it has no message.
     async fn last_seq(&self, room: RoomId) -> StoreResult<i64>;
     /// See `HistoryQuery`. Always ascending seq.
@@ -158,8 +165,9 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_push(&self, events: &[ComplianceEvent]) -> StoreResult<()>;
     /// The oldest `limit` events with their outbox ids, ascending.
     async fn outbox_peek(&self, limit: u32) -> StoreResult<Vec<(i64, ComplianceEvent)>>;
-    /// Deletes every event with id `<= up_to_id`; returns how many went.
-    async fn outbox_delete(&self, up_to_id: i64) -> StoreResult<u64>;
+    /// Deletes the events with these ids (exactly these: with several writers an id below the
+    /// highest peeked one may commit later and must stay); returns how many went.
+    async fn outbox_delete(&self, ids: &[i64]) -> StoreResult<u64>;
 }
 
 /// Opens (creating when needed) and migrates the store named by `url`:

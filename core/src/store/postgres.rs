@@ -131,8 +131,13 @@ fn query(sql: &'static str) -> Q<'static> {
 
 impl PgStore {
     /// Inserts a batch of messages in one transaction (see `Store::append_messages`).
-    async fn append_batch(&self, batch: &[StoredMessage]) -> StoreResult<()> {
-        if batch.is_empty() {
+    /// `outbox` rows go in the same transaction.
+    async fn append_batch(
+        &self,
+        batch: &[StoredMessage],
+        outbox: &[ComplianceEvent],
+    ) -> StoreResult<()> {
+        if batch.is_empty() && outbox.is_empty() {
             return Ok(());
         }
         let col = |f: fn(&StoredMessage) -> &str| batch.iter().map(f).collect::<Vec<&str>>();
@@ -141,8 +146,8 @@ impl PgStore {
         let extras: Vec<Option<&str>> = batch.iter().map(|m| m.extra.as_deref()).collect();
         let ts: Vec<i64> = batch.iter().map(|m| m.ts).collect();
         // One statement is one implicit transaction: a duplicate (room_id, seq) anywhere in the
-        // batch aborts it and nothing is written.
-        query(INSERT_MESSAGES)
+        // batch aborts it and nothing is written. With outbox rows, an explicit one holds both.
+        let insert = query(INSERT_MESSAGES)
             .bind(room_ids)
             .bind(seqs)
             .bind(col(|m| &m.stanza_id))
@@ -152,10 +157,21 @@ impl PgStore {
             .bind(col(|m| &m.occupant_id))
             .bind(col(|m| &m.body))
             .bind(extras)
-            .bind(ts)
-            .execute(&self.pool)
-            .await
-            .map_err(append_err)?;
+            .bind(ts);
+        if outbox.is_empty() {
+            insert.execute(&self.pool).await.map_err(append_err)?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        if !batch.is_empty() {
+            insert.execute(&mut *tx).await.map_err(append_err)?;
+        }
+        for event in outbox {
+            bind_vals(query(OUTBOX_PUSH), outbox_vals(event))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

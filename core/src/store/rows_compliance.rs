@@ -12,8 +12,18 @@ pub(in crate::store) const OUTBOX_PUSH: &str = "INSERT INTO compliance_outbox \
 /// Binds: limit. Oldest first.
 pub(in crate::store) const OUTBOX_PEEK: &str = "SELECT id, at, room, actor, protocol, kind, \
      detail FROM compliance_outbox ORDER BY id LIMIT $1";
-/// Binds: up_to_id.
-pub(in crate::store) const OUTBOX_DELETE: &str = "DELETE FROM compliance_outbox WHERE id <= $1";
+/// Most ids in one `DELETE … IN (…)`.
+pub(in crate::store) const OUTBOX_DELETE_CHUNK: usize = 100;
+
+/// `DELETE FROM compliance_outbox WHERE id IN ($1, …, $n)`, binds: n ids. Only placeholders
+/// are generated, never values.
+pub(in crate::store) fn outbox_delete_sql(n: usize) -> String {
+    let marks: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "DELETE FROM compliance_outbox WHERE id IN ({})",
+        marks.join(", ")
+    )
+}
 
 /// The columns of `compliance_outbox` after `id`.
 pub(in crate::store) fn outbox_vals(e: &ComplianceEvent) -> Vec<Val<'_>> {

@@ -65,7 +65,15 @@ macro_rules! impl_store {
             }
 
             async fn append_messages(&self, batch: &[StoredMessage]) -> StoreResult<()> {
-                self.append_batch(batch).await
+                self.append_batch(batch, &[]).await
+            }
+
+            async fn append_messages_recorded(
+                &self,
+                batch: &[StoredMessage],
+                outbox: &[ComplianceEvent],
+            ) -> StoreResult<()> {
+                self.append_batch(batch, outbox).await
             }
 
             async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
@@ -345,8 +353,21 @@ macro_rules! impl_store {
                 self.fetch_all(q, outbox_from_row).await
             }
 
-            async fn outbox_delete(&self, up_to_id: i64) -> StoreResult<u64> {
-                self.write(query(OUTBOX_DELETE).bind(up_to_id)).await
+            async fn outbox_delete(&self, ids: &[i64]) -> StoreResult<u64> {
+                let mut gone = 0;
+                for chunk in ids.chunks(OUTBOX_DELETE_CHUNK) {
+                    let sql = outbox_delete_sql(chunk.len());
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    gone += q
+                        .execute(&self.pool)
+                        .await
+                        .map_err(write_err)?
+                        .rows_affected();
+                }
+                Ok(gone)
             }
         }
     };

@@ -135,8 +135,13 @@ fn query(sql: &'static str) -> Q<'static> {
 
 impl SqliteStore {
     /// Inserts a batch of messages in one transaction (see `Store::append_messages`).
-    async fn append_batch(&self, batch: &[StoredMessage]) -> StoreResult<()> {
-        if batch.is_empty() {
+    /// `outbox` rows go in the same transaction.
+    async fn append_batch(
+        &self,
+        batch: &[StoredMessage],
+        outbox: &[ComplianceEvent],
+    ) -> StoreResult<()> {
+        if batch.is_empty() && outbox.is_empty() {
             return Ok(());
         }
         // IMMEDIATE takes the write lock up front (waiting up to the busy timeout) instead of
@@ -168,6 +173,11 @@ impl SqliteStore {
             // On error `tx` is dropped, which rolls the whole batch back.
             q.execute(&mut *tx).await.map_err(append_err)?;
             rest = tail;
+        }
+        for event in outbox {
+            bind_vals(query(OUTBOX_PUSH), outbox_vals(event))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -431,3 +431,65 @@ pub async fn append_timing(cx: &Ctx) {
         times[runs - 1]
     );
 }
+
+fn audit(n: i64) -> palaver_core::compliance::ComplianceEvent {
+    palaver_core::compliance::ComplianceEvent {
+        at: n,
+        room: "a".into(),
+        actor: "x@h.org".into(),
+        protocol: "xmpp".into(),
+        kind: palaver_core::compliance::EventKind::Message,
+        detail: format!("{{\"seq\":{n}}}"),
+    }
+}
+
+/// A message and its compliance event commit together or not at all.
+pub async fn messages_commit_with_outbox(cx: &Ctx) {
+    let s = &*cx.store;
+    let a = new_room(s, "a").await;
+    s.append_messages_recorded(
+        &[msg(a, 1, "x@h.org"), msg(a, 2, "x@h.org")],
+        &[audit(1), audit(2)],
+    )
+    .await
+    .expect("append");
+    assert_eq!(s.last_seq(a).await.expect("seq"), 2);
+    let queued: Vec<_> = s
+        .outbox_peek(10)
+        .await
+        .expect("peek")
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(queued, vec![audit(1), audit(2)]);
+
+    // seq 2 is taken: neither the new messages nor their events are written.
+    let err = s
+        .append_messages_recorded(
+            &[msg(a, 3, "x@h.org"), msg(a, 2, "x@h.org")],
+            &[audit(3), audit(4)],
+        )
+        .await
+        .expect_err("duplicate seq");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(s.last_seq(a).await.expect("seq"), 2);
+    assert_eq!(s.outbox_peek(10).await.expect("peek").len(), 2);
+
+    // Deleting exact ids leaves the others.
+    let ids: Vec<i64> = s
+        .outbox_peek(10)
+        .await
+        .expect("peek")
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(s.outbox_delete(&ids[1..]).await.expect("delete"), 1);
+    let left: Vec<_> = s
+        .outbox_peek(10)
+        .await
+        .expect("peek")
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(left, vec![audit(1)]);
+}

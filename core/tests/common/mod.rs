@@ -39,7 +39,7 @@ macro_rules! store_suite {
             append_batches_and_conflicts, last_seq_and_large_batches, history_queries,
             count_messages, large_archive_time_bounds_and_counts, message_by_stanza_id, reopen_keeps_data,
             users_sip_digest, passwd_sets_sip_digest, registrations_upsert_and_list,
-            registrations_expire, registrations_remove, files_metadata, shared_secrets);
+            registrations_expire, registrations_remove, files_metadata, shared_secrets, messages_commit_with_outbox);
 
         #[tokio::test]
         #[ignore = "timing only: cargo test -- --ignored --nocapture"]
