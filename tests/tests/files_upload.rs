@@ -328,3 +328,86 @@ async fn a_server_killed_mid_upload_leaves_no_partial_file() {
     .await;
     must(r);
 }
+
+/// The slot's URLs from an IQ result.
+fn slot_urls(reply: &palaver_dialects::xmpp::element::Element) -> Result<(String, String)> {
+    let slot = reply
+        .children()
+        .find(|c| c.name == "slot")
+        .with_context(|| format!("no slot in {}", palaver_e2e::xml::show(reply)))?;
+    let url = |name: &str| -> Result<String> {
+        Ok(slot
+            .children()
+            .find(|c| c.name == name)
+            .and_then(|c| c.attr("url"))
+            .with_context(|| format!("no {name} url"))?
+            .to_string())
+    };
+    Ok((url("put")?, url("get")?))
+}
+
+/// A slot asked of a room (XEP-0363 request sent to the room's address) is refused to someone
+/// not in the room; for an occupant the file belongs to the room from the upload on (SIP's
+/// `#files` lists it without the link ever being posted). The MUC service advertises the
+/// upload feature and takes requests without a room too.
+#[tokio::test]
+async fn a_slot_asked_of_a_room_ties_the_file_to_it() {
+    let server =
+        TestServer::start_with_users(Store::Sqlite, server_options(""), &["alice", "bob"]).await;
+    let r = async {
+        let room = palaver_e2e::room_jid("papers");
+        let muc = room.split('@').nth(1).context("muc domain")?.to_string();
+        let mut alice = palaver_e2e::xmpp_available(&server, "alice").await?;
+        alice.join(&room, "alice", None).await?.joined()?;
+        let id = alice.new_id();
+        alice
+            .iq_ok(&format!(
+                "<iq type='set' to='{room}' id='{id}'>{}</iq>",
+                palaver_e2e::xml::roomconfig_submit(&[])
+            ))
+            .await?;
+        let request = |to: &str, id: &str| {
+            format!(
+                "<iq type='get' to='{to}' id='{id}'><request xmlns='urn:xmpp:http:upload:0' \
+                 filename='agenda.txt' size='11' content-type='text/plain'/></iq>"
+            )
+        };
+        let mut bob = palaver_e2e::xmpp_available(&server, "bob").await?;
+        let refused = bob.iq(&request(&room, "b1")).await?;
+        ensure!(
+            palaver_e2e::xml::stanza_error_condition(&refused).as_deref() == Some("forbidden"),
+            "a non-occupant got: {}",
+            palaver_e2e::xml::show(&refused)
+        );
+        let info = bob
+            .iq_ok(&format!(
+                "<iq type='get' to='{muc}' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+            ))
+            .await?;
+        ensure!(
+            palaver_e2e::xml::show(&info).contains("urn:xmpp:http:upload:0"),
+            "MUC disco#info: {}",
+            palaver_e2e::xml::show(&info)
+        );
+        let (_, _) = slot_urls(&bob.iq_ok(&request(&muc, "b2")).await?)?;
+
+        let (put, get) = slot_urls(&alice.iq_ok(&request(&room, "a1")).await?)?;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("agenda.txt");
+        std::fs::write(&path, b"1. minutes\n")?;
+        let path_s = path.to_string_lossy().to_string();
+        let ca = server.ca_path();
+        let sent = curl(&ca, &put, &["-T", &path_s, "-H", "Content-Type: text/plain"]).await?;
+        ensure!(sent.status == 201, "PUT: {sent:?}");
+        ensure!(curl(&ca, &get, &[]).await?.body == b"1. minutes\n", "GET");
+
+        let mut sip = sip_common::sip(&server, SipTransport::Udp, "alice").await?;
+        send_expect(&mut sip, "papers", "#join", 200).await?;
+        send_expect(&mut sip, "papers", "#files", 200).await?;
+        let listing = text_from(&mut sip, "papers", "Files posted to papers").await?.body;
+        ensure!(listing.contains("agenda.txt (11 bytes, alice@localhost)"), "{listing}");
+        Ok(())
+    }
+    .await;
+    must(r);
+}

@@ -87,6 +87,9 @@ async fn handle_stanza(session: &mut Session, mut el: Element) {
             local::handle_server(session, el, Some(to)).await
         }
         Some(to) if to.domain == svc.domain => local::handle_user(session, el, to).await,
+        Some(to) if to.domain == svc.muc_domain && upload::is_slot_request(&el) => {
+            upload::handle_muc(session, el, to).await
+        }
         Some(to) if to.domain == svc.muc_domain => muc::handle(session, el, to).await,
         Some(to) if to.domain == svc.upload_domain && to.local.is_empty() => {
             upload::handle(session, el).await

@@ -72,6 +72,7 @@ pub async fn service_iq(session: &mut Session, el: &Element) {
             ] {
                 query.append_child(feature(f));
             }
+            super::upload::muc_service_info(session, &mut query);
             session.send_el(&reply.with_child(query));
         }
         (ns::DISCO_ITEMS, "query", true) if q.attr("node").is_none() => {

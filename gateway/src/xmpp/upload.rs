@@ -1,7 +1,9 @@
 //! The HTTP File Upload service (XEP-0363, `urn:xmpp:http:upload:0`) at `upload.<domain>`:
 //! disco#info with the `max-file-size` form (§3), and slot requests (§4) answered with a signed
 //! PUT URL and the file's GET URL, or refused: file too large (§4.1, with the limit), quota
-//! exceeded (resource-constraint), a malformed request (bad-request).
+//! exceeded (resource-constraint), a malformed request (bad-request). The MUC service takes slot
+//! requests too: sent to `conference.<domain>` they are the same as to the upload service; sent
+//! to a room (by an occupant) the file is tied to that room from the start.
 
 use super::dispatch::reply_error;
 use super::local::{iq_result, payload};
@@ -9,6 +11,7 @@ use super::session::Session;
 use super::stanza_error::error_element;
 use crate::files::SlotError;
 use palaver_dialects::xmpp::element::Element;
+use palaver_dialects::xmpp::jid::Jid;
 use palaver_dialects::xmpp::ns;
 
 /// XEP-0363's namespace.
@@ -39,8 +42,69 @@ pub async fn handle(session: &mut Session, el: Element) {
             let reply = iq_result(session, &el).with_child(Element::new("query", ns::DISCO_ITEMS));
             session.send_el(&reply);
         }
-        (NS_UPLOAD, "request", true) => request_slot(session, &el, q.clone(), &files).await,
+        (NS_UPLOAD, "request", true) => request_slot(session, &el, q.clone(), &files, None).await,
         _ => reply_error(session, &el, "cancel", "service-unavailable", None),
+    }
+}
+
+/// Whether `el` is a slot request (an IQ get with XEP-0363's `<request/>`).
+pub fn is_slot_request(el: &Element) -> bool {
+    el.name == "iq"
+        && el.attr("type") == Some("get")
+        && payload(el).is_some_and(|q| q.ns == NS_UPLOAD && q.name == "request")
+}
+
+/// A slot request sent to the MUC service (`to` has no local part) or to a room.
+pub async fn handle_muc(session: &mut Session, el: Element, to: Jid) {
+    let Some(files) = session.svc.ctx.files.clone() else {
+        return reply_error(session, &el, "cancel", "service-unavailable", None);
+    };
+    let Some(q) = payload(&el).cloned() else {
+        return reply_error(session, &el, "modify", "bad-request", None);
+    };
+    if to.local.is_empty() {
+        return request_slot(session, &el, q, &files, None).await;
+    }
+    if !to.resource.is_empty() {
+        return reply_error(session, &el, "cancel", "service-unavailable", None);
+    }
+    let room = match session.svc.ctx.store.get_room(&to.local).await {
+        Ok(Some(room)) => room,
+        Ok(None) => {
+            return reply_error(
+                session,
+                &el,
+                "cancel",
+                "item-not-found",
+                Some("no such room"),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "upload slot: room lookup failed");
+            return reply_error(session, &el, "wait", "internal-server-error", None);
+        }
+    };
+    if !session.joined.contains_key(to.local.as_str()) {
+        return reply_error(
+            session,
+            &el,
+            "auth",
+            "forbidden",
+            Some("only occupants of the room can upload files to it"),
+        );
+    }
+    request_slot(session, &el, q, &files, Some(room.id)).await
+}
+
+/// The XEP-0363 part of the MUC service's disco#info: the feature and the `max-file-size` form.
+pub fn muc_service_info(session: &Session, query: &mut Element) {
+    if let Some(files) = &session.svc.ctx.files {
+        let info = disco_info(files.config.max_file_bytes);
+        for child in info.children() {
+            if child.name != "identity" && child.attr("var") != Some(ns::DISCO_INFO) {
+                query.append_child(child.clone());
+            }
+        }
     }
 }
 
@@ -74,6 +138,7 @@ async fn request_slot(
     el: &Element,
     req: Element,
     files: &crate::files::FileService,
+    room: Option<palaver_core::RoomId>,
 ) {
     let name = req.attr("filename").unwrap_or("");
     let size = req.attr("size").and_then(|s| s.parse::<u64>().ok());
@@ -91,7 +156,7 @@ async fn request_slot(
         );
     };
     let user = session.user.clone();
-    match files.slot(&user, name, size, mime, None).await {
+    match files.slot(&user, name, size, mime, room).await {
         Ok(slot) => {
             let slot = Element::new("slot", NS_UPLOAD)
                 .with_child(Element::new("put", NS_UPLOAD).with_attr("url", slot.put_url))
