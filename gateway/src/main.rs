@@ -24,6 +24,9 @@ use config::{Config, LogFormat};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // rustls clients built without an explicit provider (the S3 file store's HTTP client) use
+    // the process default: ring, as everywhere else in palaver.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         let _ = Cli::command().print_help();

@@ -9,7 +9,7 @@
 use crate::server::TestServer;
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +26,13 @@ pub fn python() -> PathBuf {
     std::env::var_os("PALAVER_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"))
+}
+
+/// The interpreter with the PyPI packages scripts/test installs (moto): `python3` on PATH.
+pub fn pip_python() -> PathBuf {
+    std::env::var_os("PALAVER_PIP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 /// `tests/clients/`.
@@ -94,12 +101,17 @@ pub struct PyRun {
 impl PyClient {
     /// Starts `tests/clients/<script>` with `args` (standard input closed).
     pub async fn spawn(script: &str, args: &[String]) -> Result<PyClient> {
-        Self::start(script, args, false).await
+        Self::start(&python(), script, args, false).await
     }
 
     /// Starts an interactive script: [`PyClient::send`] writes JSON lines to its stdin.
     pub async fn spawn_interactive(script: &str, args: &[String]) -> Result<PyClient> {
-        Self::start(script, args, true).await
+        Self::start(&python(), script, args, true).await
+    }
+
+    /// Starts an interactive script under [`pip_python`] (for PyPI packages).
+    pub async fn spawn_pip_interactive(script: &str, args: &[String]) -> Result<PyClient> {
+        Self::start(&pip_python(), script, args, true).await
     }
 
     /// Writes `command` as one JSON line to the script's standard input.
@@ -124,12 +136,17 @@ impl PyClient {
         self.stdin = None;
     }
 
-    async fn start(script: &str, args: &[String], interactive: bool) -> Result<PyClient> {
+    async fn start(
+        interpreter: &Path,
+        script: &str,
+        args: &[String],
+        interactive: bool,
+    ) -> Result<PyClient> {
         let path = clients_dir().join(script);
         if !path.is_file() {
             bail!("client script {} is missing", path.display());
         }
-        let mut child = Command::new(python())
+        let mut child = Command::new(interpreter)
             .arg(&path)
             .args(args)
             .env("PYTHONUNBUFFERED", "1")
@@ -143,7 +160,7 @@ impl PyClient {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {} {}", python().display(), path.display()))?;
+            .with_context(|| format!("starting {} {}", interpreter.display(), path.display()))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().context("script stdout")?;
         let mut stderr_pipe = child.stderr.take().context("script stderr")?;

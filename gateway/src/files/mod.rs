@@ -35,6 +35,67 @@ pub struct FilesConfig {
     /// Where the local file store keeps blobs; empty means `<data_dir>/files`. Pool nodes that
     /// share one directory (a network share) serve each other's uploads.
     pub dir: std::path::PathBuf,
+    /// Where blobs live: `local` (the directory `dir`) or `s3` (the bucket of `[files.s3]`).
+    pub backend: String,
+    /// `[files.s3]`: an S3-compatible bucket (AWS, MinIO, Ceph RGW, Garage, …).
+    pub s3: S3Config,
+}
+
+/// `[files.s3]`. Empty values fall back to the standard `AWS_*` environment variables
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT`, …).
+#[derive(Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    /// The service's URL; empty means AWS itself (`https://s3.<region>.amazonaws.com`).
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Key prefix for palaver's objects inside the bucket (e.g. `palaver/files`).
+    pub prefix: String,
+    /// Allow a plain-HTTP endpoint (only for a service on a trusted local network).
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<hidden>")
+            .field("prefix", &self.prefix)
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+impl S3Config {
+    /// The bucket as an object store.
+    fn open(&self) -> anyhow::Result<object_store::aws::AmazonS3> {
+        use anyhow::Context as _;
+        anyhow::ensure!(!self.bucket.is_empty(), "[files.s3] bucket is required");
+        let mut b = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(&self.bucket)
+            .with_allow_http(self.allow_http);
+        let set = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        if let Some(v) = set(&self.endpoint) {
+            b = b.with_endpoint(v);
+        }
+        if let Some(v) = set(&self.region) {
+            b = b.with_region(v);
+        }
+        if let Some(v) = set(&self.access_key_id) {
+            b = b.with_access_key_id(v);
+        }
+        if let Some(v) = set(&self.secret_access_key) {
+            b = b.with_secret_access_key(v);
+        }
+        b.build()
+            .with_context(|| format!("[files.s3] bucket {}", self.bucket))
+    }
 }
 
 impl Default for FilesConfig {
@@ -47,6 +108,8 @@ impl Default for FilesConfig {
             public_url: String::new(),
             upload_domain: String::new(),
             dir: std::path::PathBuf::new(),
+            backend: "local".to_string(),
+            s3: S3Config::default(),
         }
     }
 }
@@ -100,14 +163,27 @@ pub async fn open(
     http_port: u16,
 ) -> anyhow::Result<Arc<FileService>> {
     use anyhow::Context as _;
-    let dir = if config.files.dir.as_os_str().is_empty() {
-        config.data_dir.join("files")
-    } else {
-        config.files.dir.clone()
+    let blobs: Arc<dyn FileStore> = match config.files.backend.as_str() {
+        "local" | "" => {
+            let dir = if config.files.dir.as_os_str().is_empty() {
+                config.data_dir.join("files")
+            } else {
+                config.files.dir.clone()
+            };
+            let local = palaver_core::files::LocalFileStore::open(&dir)
+                .await
+                .with_context(|| format!("opening the file store in {}", dir.display()))?;
+            Arc::new(local)
+        }
+        "s3" => {
+            let s3 = config.files.s3.open()?;
+            Arc::new(palaver_core::files::ObjectFileStore::new(
+                Arc::new(s3),
+                &config.files.s3.prefix,
+            ))
+        }
+        other => anyhow::bail!("[files] backend must be \"local\" or \"s3\", not {other:?}"),
     };
-    let blobs = palaver_core::files::LocalFileStore::open(&dir)
-        .await
-        .with_context(|| format!("opening the file store in {}", dir.display()))?;
     let fresh: [u8; 32] = rand::random();
     let key = store
         .shared_secret("files", &fresh)
@@ -119,7 +195,7 @@ pub async fn open(
     };
     Ok(Arc::new(FileService::new(
         config.files.clone(),
-        Arc::new(blobs),
+        blobs,
         store,
         &key,
         base_url,
