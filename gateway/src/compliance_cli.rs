@@ -86,17 +86,35 @@ pub async fn run(mut config: Config, cmd: ComplianceCommand) -> anyhow::Result<(
                 room,
             };
             let tty = std::io::stderr().is_terminal();
+            // On a terminal: a bar with the total (counted first), rate and time left.
+            let bar = if tty {
+                let total = db.count(&filter).await?;
+                let bar = indicatif::ProgressBar::new(total);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {pos}/{len} events, {per_sec}, {eta} left",
+                    )
+                    .map_err(|e| anyhow!("progress bar template: {e}"))?,
+                );
+                Some(bar)
+            } else {
+                None
+            };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut progress = |n: u64| {
-                if tty && n.is_multiple_of(10_000) {
-                    eprint!("\rexported {n} events");
+                if let Some(bar) = &bar {
+                    if n.is_multiple_of(1000) {
+                        bar.set_position(n);
+                    }
                 }
             };
             let n = compliance::export(&db, &filter, format, &mut out, &mut progress).await?;
             out.flush()?;
-            if tty {
-                eprintln!("\rexported {n} events");
+            if let Some(bar) = bar {
+                bar.set_position(n);
+                bar.finish();
+                eprintln!("exported {n} events");
             }
             Ok(())
         }

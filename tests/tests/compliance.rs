@@ -70,6 +70,24 @@ async fn join_and_message_are_archived() -> anyhow::Result<()> {
     anyhow::ensure!(verify.success(), "verify failed: {}", verify.stderr);
     assert!(verify.stdout.starts_with("ok: "), "{}", verify.stdout);
 
+    // On a terminal (script(1) gives it one) the export draws a progress bar on stderr.
+    let command = format!(
+        "{} --config {} compliance export --format jsonl >/dev/null",
+        palaver_e2e::server::palaver_bin()?.display(),
+        server.config_path().display()
+    );
+    let tty = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .await?;
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    anyhow::ensure!(tty.status.success(), "export on a terminal: {shown}");
+    let total = lines.len();
+    assert!(
+        shown.contains(&format!("{total}/{total} events")) && shown.contains("exported"),
+        "no progress bar: {shown:?}"
+    );
+
     let csv = server
         .cli(&["compliance", "export", "--format", "csv", "--room", "audit"])
         .await?;

@@ -49,6 +49,8 @@ const ALL_ROWS: &str = "SELECT seq, at, room, actor, protocol, kind, detail, pre
 const FILTERED_ROWS: &str = "SELECT seq, at, room, actor, protocol, kind, detail, prev_hash, \
      hash FROM compliance_events WHERE at >= $1 AND at < $2 AND ($3 = '' OR room = $3) \
      ORDER BY seq";
+const COUNT_FILTERED: &str = "SELECT COUNT(*) FROM compliance_events \
+     WHERE at >= $1 AND at < $2 AND ($3 = '' OR room = $3)";
 /// Binds: before. The first seq that stays (rows are purged as a prefix of the chain).
 const FIRST_KEPT: &str = "SELECT MIN(seq) FROM compliance_events WHERE at >= $1";
 const HASH_OF: &str = "SELECT hash FROM compliance_events WHERE seq = $1";
@@ -315,6 +317,23 @@ impl ComplianceDb {
                 });
             }
             Ok(Verdict::Ok { count, last_seq: expect_seq - 1 })
+        })
+    }
+
+    /// How many rows match `filter` (for an export's progress bar).
+    pub async fn count(&self, filter: &Filter) -> Result<u64, ComplianceError> {
+        let from = filter.from.unwrap_or(i64::MIN);
+        let to = filter.to.unwrap_or(i64::MAX);
+        let room = filter.room.clone().unwrap_or_default();
+        on_pool!(self, pool => {
+            let n: i64 = sqlx::query(COUNT_FILTERED)
+                .bind(from)
+                .bind(to)
+                .bind(room.as_str())
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 
