@@ -326,6 +326,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let (Some(files), Some(sink)) = (&files, compliance_sink) {
         files.set_compliance(sink);
     }
+    if let Some(files) = &files {
+        engine.set_history_rewriter(files.clone());
+    }
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let config = Arc::new(config);
     let ctx = Arc::new(Context {

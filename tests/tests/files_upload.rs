@@ -411,3 +411,111 @@ async fn a_slot_asked_of_a_room_ties_the_file_to_it() {
     .await;
     must(r);
 }
+
+/// The first download link of this server in `xml` (unescaped).
+fn link_in(xml: &str) -> Option<String> {
+    let at = xml.find("https://localhost:")?;
+    let rest = &xml[at..];
+    let end = rest.find(|c: char| c == '<' || c == '\'' || c == '"' || c.is_whitespace())?;
+    Some(rest[..end].replace("&amp;", "&"))
+}
+
+/// Download links expire (`download_ttl_secs`), but a room's history hands its occupants fresh
+/// ones: after the link posted live has expired (403), a newcomer's history on join and an
+/// archive query (MAM) carry links that download the file.
+#[tokio::test]
+async fn history_serves_fresh_links_after_they_expire() {
+    let server = TestServer::start_with_users(
+        Store::Sqlite,
+        server_options("download_ttl_secs = 2"),
+        &["alice", "bob"],
+    )
+    .await;
+    let r = async {
+        let room = palaver_e2e::room_jid("library");
+        let mut alice = palaver_e2e::xmpp_available(&server, "alice").await?;
+        alice.join(&room, "alice", None).await?.joined()?;
+        let id = alice.new_id();
+        alice
+            .iq_ok(&format!(
+                "<iq type='set' to='{room}' id='{id}'>{}</iq>",
+                palaver_e2e::xml::roomconfig_submit(&[])
+            ))
+            .await?;
+        let (put, get) = slot_urls(
+            &alice
+                .iq_ok(&format!(
+                    "<iq type='get' to='{room}' id='s1'><request xmlns='urn:xmpp:http:upload:0' \
+                     filename='map.txt' size='4' content-type='text/plain'/></iq>"
+                ))
+                .await?,
+        )?;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("map.txt");
+        std::fs::write(&path, b"map\n")?;
+        let ca = server.ca_path();
+        let sent = curl(&ca, &put, &["-T", &path.to_string_lossy()]).await?;
+        ensure!(sent.status == 201, "PUT: {sent:?}");
+        let esc = get.replace('&', "&amp;");
+        alice
+            .send_str(&format!(
+                "<message to='{room}' type='groupchat' id='f1'><body>{esc}</body>\
+                 <x xmlns='jabber:x:oob'><url>{esc}</url></x></message>"
+            ))
+            .await?;
+        alice.wait_groupchat(&room, &get).await?;
+        ensure!(
+            curl(&ca, &get, &[]).await?.status == 200,
+            "the live link before it expires"
+        );
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        ensure!(
+            curl(&ca, &get, &[]).await?.status == 403,
+            "an expired link still works"
+        );
+
+        let mut bob = palaver_e2e::xmpp_available(&server, "bob").await?;
+        bob.join_with(&room, "bob", None, "<history maxstanzas='5'/>")
+            .await?
+            .joined()?;
+        let history = bob
+            .wait_for(Duration::from_secs(10), "the history message", |el| {
+                el.name == "message" && palaver_e2e::xml::show(el).contains("/files/")
+            })
+            .await?;
+        let shown = palaver_e2e::xml::show(&history);
+        let fresh = link_in(&shown).with_context(|| format!("no link in {shown}"))?;
+        ensure!(fresh != get, "history repeats the expired link");
+        let got = curl(&ca, &fresh, &[]).await?;
+        ensure!(
+            got.status == 200 && got.body == b"map\n",
+            "history link: {}",
+            got.status
+        );
+        let oob = shown
+            .rsplit("<url>")
+            .next()
+            .and_then(link_in)
+            .context("oob url")?;
+        ensure!(
+            curl(&ca, &oob, &[]).await?.status == 200,
+            "the oob link in history"
+        );
+
+        bob.send_str(&format!(
+            "<iq type='set' to='{room}' id='mam1'><query xmlns='urn:xmpp:mam:2' queryid='q1'/></iq>"
+        ))
+        .await?;
+        let archived = bob
+            .wait_for(Duration::from_secs(10), "the archived message", |el| {
+                el.name == "message" && palaver_e2e::xml::show(el).contains("queryid='q1'")
+            })
+            .await?;
+        let shown = palaver_e2e::xml::show(&archived);
+        let from_mam = link_in(&shown).with_context(|| format!("no link in {shown}"))?;
+        ensure!(curl(&ca, &from_mam, &[]).await?.status == 200, "MAM link");
+        Ok(())
+    }
+    .await;
+    must(r);
+}

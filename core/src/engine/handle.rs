@@ -4,7 +4,7 @@
 use super::commands::{RoomCommand, RoomError, RoomInfo, RoomReply};
 use super::commit::CommitQueue;
 use super::room::{self, RoomSeed};
-use crate::model::{Affiliation, Category, RoomConfig, RoomRecord, UserId};
+use crate::model::{Affiliation, Category, RoomConfig, RoomRecord, StoredMessage, UserId};
 use crate::store::{Store, StoreError};
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,6 +76,28 @@ pub(super) struct Inner {
     pub(super) pool: std::sync::OnceLock<Arc<super::remote::Remote>>,
     /// Set when the compliance archive is on.
     pub(super) compliance: std::sync::OnceLock<crate::compliance::ComplianceSink>,
+    /// Set when archived messages need rewriting as they are served (fresh file links).
+    pub(super) history_rewriter: std::sync::OnceLock<Arc<dyn HistoryRewriter>>,
+}
+
+/// Rewrites an archived message as it is served to someone allowed to read the room's history
+/// (history on join, archive queries), e.g. to re-sign the file download links it carries so
+/// that expired links work again for the room's occupants, and only for them. Live messages are
+/// never rewritten (encoded once for every occupant).
+pub trait HistoryRewriter: Send + Sync {
+    /// The message as it should be served, or `None` to serve it unchanged.
+    fn rewrite(&self, message: &StoredMessage) -> Option<StoredMessage>;
+}
+
+/// `message` through `rewriter`, if one is set.
+pub(super) fn served(
+    rewriter: Option<&Arc<dyn HistoryRewriter>>,
+    message: Arc<StoredMessage>,
+) -> Arc<StoredMessage> {
+    match rewriter.and_then(|r| r.rewrite(&message)) {
+        Some(m) => Arc::new(m),
+        None => message,
+    }
 }
 
 impl Engine {
@@ -92,6 +114,7 @@ impl Engine {
                 shutting_down: AtomicBool::new(false),
                 pool: std::sync::OnceLock::new(),
                 compliance: std::sync::OnceLock::new(),
+                history_rewriter: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -99,6 +122,11 @@ impl Engine {
     /// Records every room event into `sink` from now on (once; later calls are ignored).
     pub fn set_compliance(&self, sink: crate::compliance::ComplianceSink) {
         let _ = self.inner.compliance.set(sink);
+    }
+
+    /// Rewrites archived messages as they are served from now on (once; later calls ignored).
+    pub fn set_history_rewriter(&self, rewriter: Arc<dyn HistoryRewriter>) {
+        let _ = self.inner.history_rewriter.set(rewriter);
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

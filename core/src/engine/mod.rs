@@ -17,5 +17,5 @@ mod watchers;
 
 pub use commands::*;
 pub use events::*;
-pub use handle::{validate_room_name, Engine, EngineConfig, EngineError};
+pub use handle::{validate_room_name, Engine, EngineConfig, EngineError, HistoryRewriter};
 pub use remote::{Peer, PoolRouter, Route, REPLY_TIMEOUT};

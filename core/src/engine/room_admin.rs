@@ -414,6 +414,7 @@ impl Room {
             return;
         }
         let store = self.engine.store.clone();
+        let rewriter = self.engine.history_rewriter.get().cloned();
         let room_id = self.record.id;
         tokio::spawn(async move {
             let result = async {
@@ -457,7 +458,10 @@ impl Room {
                     }
                 }
                 Ok(ArchivePage {
-                    messages: rows.into_iter().map(Arc::new).collect(),
+                    messages: rows
+                        .into_iter()
+                        .map(|m| super::handle::served(rewriter.as_ref(), Arc::new(m)))
+                        .collect(),
                     complete,
                     count,
                 })

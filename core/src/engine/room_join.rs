@@ -125,7 +125,7 @@ impl Room {
             let ev = RoomEvent::new(
                 self.name.clone(),
                 RoomEventKind::Message {
-                    message: m,
+                    message: super::handle::served(self.engine.history_rewriter.get(), m),
                     history: true,
                 },
             );

@@ -6,6 +6,7 @@
 //! slot given out by one node is served by any node that reaches the same file store.
 
 pub mod http;
+mod links;
 pub mod token;
 
 use palaver_core::files::FileStore;
@@ -25,7 +26,8 @@ pub struct FilesConfig {
     pub quota_bytes_per_user: u64,
     /// How long an upload slot's PUT URL stays valid (seconds).
     pub slot_ttl_secs: u64,
-    /// How long a download URL stays valid (seconds); `0` means it never expires.
+    /// How long a download URL stays valid (seconds); `0` means it never expires. A room's
+    /// history (on join, archive queries) serves its occupants freshly signed links.
     pub download_ttl_secs: u64,
     /// The HTTPS base URL clients reach palaver's HTTP listener at; empty means
     /// `https://<domain>:<port of the first [http] listen address>`.
@@ -104,7 +106,7 @@ impl Default for FilesConfig {
             max_file_bytes: 100 * 1024 * 1024,
             quota_bytes_per_user: 1024 * 1024 * 1024,
             slot_ttl_secs: 300,
-            download_ttl_secs: 0,
+            download_ttl_secs: 7 * 24 * 3600,
             public_url: String::new(),
             upload_domain: String::new(),
             dir: std::path::PathBuf::new(),
@@ -334,8 +336,8 @@ impl FileService {
             )
     }
 
-    /// The signed GET URL of file `id`.
-    pub fn download_url(&self, id: uuid::Uuid, name: &str) -> String {
+    /// A fresh expiry (`0`: never) and its signature for downloading file `id`.
+    fn download_signature(&self, id: uuid::Uuid) -> (Millis, String) {
         let expires = match self.config.download_ttl_secs {
             0 => 0,
             ttl => now_ms() + (ttl as Millis) * 1000,
@@ -343,6 +345,12 @@ impl FileService {
         let sig = self
             .signer
             .sign("get", &[&id.to_string(), &expires.to_string()]);
+        (expires, sig)
+    }
+
+    /// The signed GET URL of file `id`.
+    pub fn download_url(&self, id: uuid::Uuid, name: &str) -> String {
+        let (expires, sig) = self.download_signature(id);
         format!(
             "{}/files/{id}/{}?e={expires}&s={sig}",
             self.base_url,
