@@ -13,6 +13,7 @@
 mod config;
 mod dev;
 mod error;
+mod expiry;
 mod fsutil;
 mod issue;
 mod mtls;
@@ -26,6 +27,7 @@ mod verify;
 pub use config::{client_config, server_config, server_config_reloadable};
 pub use dev::{ensure_dev_certs, DevCertPaths};
 pub use error::CertError;
+pub use expiry::leaf_not_after;
 pub use mtls::{mutual_tls, MutualTls, POOL_ALPN};
 pub use pem::{load_certs, load_key};
 pub use pool::{ensure_pool_certs, PoolCertPaths};

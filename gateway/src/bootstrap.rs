@@ -179,7 +179,13 @@ fn title_case(name: &str) -> String {
 
 /// Loads the configured certificate or generates the development one. Returns the rustls
 /// config and what a client should trust (the dev CA's path, or "configured cert").
-pub fn load_tls(config: &Config) -> anyhow::Result<(Arc<rustls::ServerConfig>, String)> {
+pub fn load_tls(
+    config: &Config,
+) -> anyhow::Result<(
+    Arc<rustls::ServerConfig>,
+    String,
+    Arc<palaver_certs::ReloadableCert>,
+)> {
     let (cert, key, trust) = if config.tls.cert.as_os_str().is_empty() {
         let (paths, generated) = dev_certs(config)?;
         let trust = paths.ca_cert.display().to_string();
@@ -191,14 +197,18 @@ pub fn load_tls(config: &Config) -> anyhow::Result<(Arc<rustls::ServerConfig>, S
         let trust = "configured cert".to_string();
         (config.tls.cert.clone(), config.tls.key.clone(), trust)
     };
-    let tls = palaver_certs::server_config(&cert, &key, &[b"xmpp-client"]).map_err(|e| {
+    let cannot = |e: palaver_certs::CertError| {
         anyhow!(
             "cannot load TLS certificate {} / key {}: {e}",
             cert.display(),
             key.display()
         )
-    })?;
-    Ok((tls, trust))
+    };
+    // Reloadable: SIGHUP and changed files swap the certificate for new connections.
+    let resolver = Arc::new(palaver_certs::ReloadableCert::new(&cert, &key).map_err(cannot)?);
+    let tls = palaver_certs::server_config_reloadable(resolver.clone(), &[b"xmpp-client"])
+        .map_err(cannot)?;
+    Ok((tls, trust, resolver))
 }
 
 /// Generates (or reuses) the development CA and leaf under `<data_dir>/certs`.
@@ -252,7 +262,7 @@ fn first_client_id(config: &Config) -> u64 {
 }
 
 /// Runs the server until SIGINT/SIGTERM.
-pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config, source: crate::reload::ConfigSource) -> anyhow::Result<()> {
     let mut signals = Signals::install()?;
     if config.xmpp.c2s.is_empty() && config.xmpp.c2s_direct_tls.is_empty() {
         tracing::warn!("no XMPP listener configured (xmpp.c2s and xmpp.c2s_direct_tls are empty)");
@@ -285,7 +295,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         tracing::info!("compliance archive on");
     }
     ensure_defaults(&config, &engine).await?;
-    let (tls, trust) = load_tls(&config)?;
+    let (tls, trust, cert) = load_tls(&config)?;
     let pool_tls = match &pool_listener {
         Some(_) => Some(crate::pool::load_tls(&config)?),
         None => None,
@@ -406,7 +416,15 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     say("palaver: ready");
     tracing::info!(domain = %config.domain, backend = store.backend(), "palaver ready");
 
-    let sig = signals.recv().await;
+    let reloader =
+        crate::reload::Reloader::new(source, cert, svc.conn_limit.clone(), sip.conn_limit.clone());
+    tokio::spawn(reloader.clone().watch(ctx.shutdown.clone()));
+    let sig = loop {
+        match signals.next().await {
+            crate::signals::Received::Stop(sig) => break sig,
+            crate::signals::Received::Reload => reloader.reload_config(),
+        }
+    };
     tracing::info!(
         signal = sig,
         "shutting down (send the signal again to stop at once)"

@@ -5,11 +5,13 @@
 
 use dashmap::DashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Open connections by source address.
 pub struct ConnLimiter {
-    max: usize,
+    /// The cap; changed at run time by a configuration reload (SIGHUP).
+    max: AtomicUsize,
     open: DashMap<IpAddr, usize>,
 }
 
@@ -23,15 +25,21 @@ impl ConnLimiter {
     /// At most `max` concurrent connections per address (0 means no cap).
     pub fn new(max: usize) -> Arc<ConnLimiter> {
         Arc::new(ConnLimiter {
-            max,
+            max: AtomicUsize::new(max),
             open: DashMap::new(),
         })
+    }
+
+    /// Changes the cap for new connections (open ones stay).
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
     }
 
     /// A permit for a new connection from `ip`, or `None` when the address is at its cap.
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<ConnPermit> {
         let mut count = self.open.entry(ip).or_insert(0);
-        if self.max > 0 && *count >= self.max {
+        let max = self.max.load(Ordering::Relaxed);
+        if max > 0 && *count >= max {
             return None;
         }
         *count += 1;

@@ -13,6 +13,7 @@ mod files;
 mod http;
 mod logging;
 mod pool;
+mod reload;
 mod signals;
 mod sip;
 mod user_import;
@@ -62,7 +63,13 @@ fn run(
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     let result = runtime.block_on(async move {
         match command {
-            Command::Serve => bootstrap::serve(config).await,
+            Command::Serve => {
+                let source = reload::ConfigSource {
+                    file: config_file.map(std::path::Path::to_path_buf),
+                    data_dir_flag: data_dir.map(std::path::Path::to_path_buf),
+                };
+                bootstrap::serve(config, source).await
+            }
             Command::User(cmd) => admin_cli::user(config, cmd).await,
             Command::Room(cmd) => admin_cli::room(config, cmd).await,
             Command::Category(cmd) => admin_cli::category(config, cmd).await,

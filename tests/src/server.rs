@@ -183,6 +183,8 @@ pub struct TestServer {
     https: Option<SocketAddr>,
     stdout_lines: Arc<Mutex<Vec<String>>>,
     starts: u32,
+    /// The test's own `[log]` table sets the filter (then `RUST_LOG` is not defaulted).
+    own_log_filter: bool,
 }
 
 impl TestServer {
@@ -282,6 +284,7 @@ impl TestServer {
             https: None,
             stdout_lines: Arc::new(Mutex::new(Vec::new())),
             starts: 0,
+            own_log_filter: opts.extra_toml.contains("[log]"),
         })
     }
 
@@ -304,7 +307,7 @@ impl TestServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true);
-        if std::env::var_os("RUST_LOG").is_none() {
+        if std::env::var_os("RUST_LOG").is_none() && !self.own_log_filter {
             cmd.env("RUST_LOG", "info");
         }
         // The log goes to a file: no colour codes.
