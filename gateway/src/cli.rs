@@ -42,6 +42,9 @@ pub enum Command {
     /// The pool (TCP 8011): `pool status`
     #[command(subcommand)]
     Pool(crate::pool::admin::PoolCommand),
+    /// The configuration file: `config check`
+    #[command(subcommand)]
+    Config(crate::config_cli::ConfigCommand),
 }
 
 /// Where a password comes from.

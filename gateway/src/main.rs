@@ -7,6 +7,7 @@ mod bootstrap;
 mod cli;
 mod compliance_cli;
 mod config;
+mod config_cli;
 mod conn_limit;
 mod context;
 mod files;
@@ -76,6 +77,7 @@ fn run(
             Command::Certs(cmd) => admin_cli::certs(config, cmd),
             Command::Compliance(cmd) => compliance_cli::run(config, cmd).await,
             Command::Pool(cmd) => pool::admin::run(config, cmd).await,
+            Command::Config(cmd) => config_cli::run(&config, config_file, cmd),
         }
     });
     // Don't wait for background tasks (room tasks, commit writer) of admin commands.

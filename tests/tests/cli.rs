@@ -359,3 +359,67 @@ async fn serve_prints_its_ports_the_ca_to_trust_and_how_to_add_a_user() {
         .await,
     );
 }
+
+#[tokio::test]
+async fn cli_config_check_points_at_the_bad_key() {
+    must(
+        async {
+            let tmp = tempfile::tempdir()?;
+            let file = tmp.path().join("palaver.toml");
+            let file_s = file.display().to_string();
+            let args = ["--config", file_s.as_str(), "config", "check"];
+            let check = || run_cli_raw(&args, tmp.path(), &[]);
+
+            std::fs::write(
+                &file,
+                "domain = \"chat.example.org\"\n[xmpp]\nmax_connections_per_ip = 3\n",
+            )?;
+            let out = check().await?.ok()?;
+            anyhow::ensure!(
+                out.stdout.trim() == format!("ok: {file_s} (domain chat.example.org)"),
+                "{}",
+                out.stdout
+            );
+
+            std::fs::write(
+                &file,
+                "domain = \"chat.example.org\"\n[xmpp]\nmax_conections_per_ip = 3\n",
+            )?;
+            let out = check().await?;
+            anyhow::ensure!(!out.success(), "a misspelt key passed: {}", out.stdout);
+            anyhow::ensure!(
+                out.stderr.contains("line 3")
+                    && out.stderr.contains("unknown field `max_conections_per_ip`")
+                    && out.stderr.contains("`max_connections_per_ip`"),
+                "{}",
+                out.stderr
+            );
+
+            std::fs::write(&file, "[sip]\nmin_expires = \"soon\"\n")?;
+            let out = check().await?;
+            anyhow::ensure!(
+                !out.success()
+                    && out.stderr.contains("line 2")
+                    && out.stderr.contains("invalid type"),
+                "{}",
+                out.stderr
+            );
+
+            let missing = tmp.path().join("missing.pem").display().to_string();
+            std::fs::write(
+                &file,
+                format!("[tls]\ncert = {missing:?}\nkey = {missing:?}\n"),
+            )?;
+            let out = check().await?;
+            anyhow::ensure!(
+                !out.success()
+                    && out.stderr.contains("tls.cert")
+                    && out.stderr.contains("missing.pem"),
+                "{}",
+                out.stderr
+            );
+            Ok(())
+        }
+        .await,
+    );
+}
