@@ -266,6 +266,9 @@ async fn sweeper(svc: Arc<SipService>) {
             }
         }
         let (emptied, removed) = svc.bindings.expire(std::time::Instant::now());
+        for (user, contact) in &removed {
+            tracing::info!(protocol = "sip", user = %user, contact = %contact, reason = "registration expired", "session closed");
+        }
         if let Err(e) = svc
             .ctx
             .store

@@ -91,6 +91,7 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
     for (uri, expires, instance) in plan {
         let store = &svc.ctx.store;
         if expires == 0 {
+            tracing::info!(protocol = "sip", user = %key, peer = %flow.peer, contact = %uri, reason = "unregistered", "session closed");
             removed_last |= svc.bindings.remove(&key, &uri);
             if let Err(e) = store.remove_registration(&user, &uri).await {
                 tracing::warn!(error = %e, "cannot remove registration");
@@ -115,6 +116,10 @@ pub async fn on_register(svc: &Arc<SipService>, req: &SipMessage, flow: &Flow) {
             tracing::error!(error = %e, "cannot store registration");
             let resp = svc.reply(req, 500, "Server Error");
             return svc.respond(req, flow, resp).await;
+        }
+        let known = svc.bindings.list(&key).iter().any(|b| b.contact == uri);
+        if !known {
+            tracing::info!(protocol = "sip", user = %key, peer = %flow.peer, transport = flow.transport.as_str(), contact = %uri, "session open");
         }
         svc.bindings.upsert(
             &key,

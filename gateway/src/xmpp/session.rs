@@ -166,7 +166,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
     };
     let bare = user.to_string();
-    tracing::info!(%peer, jid = %jid, secure, "session open");
+    tracing::info!(protocol = "xmpp", %peer, jid = %jid, secure, "session open");
     metrics::gauge!("palaver_sessions", "protocol" => "xmpp").increment(1.0);
     let overflowed = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
@@ -318,7 +318,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     session.leave_all_rooms().await;
     svc.router.unregister(&bare, client_id);
     metrics::gauge!("palaver_sessions", "protocol" => "xmpp").decrement(1.0);
-    tracing::info!(%peer, jid = %session.jid_str, reason, "session closed");
+    tracing::info!(protocol = "xmpp", %peer, jid = %session.jid_str, reason, "session closed");
 }
 
 async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, buf: &mut Vec<u8>) -> std::io::Result<()> {
