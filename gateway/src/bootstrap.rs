@@ -264,6 +264,12 @@ fn first_client_id(config: &Config) -> u64 {
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(mut config: Config, source: crate::reload::ConfigSource) -> anyhow::Result<()> {
     let mut signals = Signals::install()?;
+    // First, so what the start-up records (pool state, certificate expiry) is in /metrics.
+    let metrics_handle = if config.http.listen.is_empty() {
+        None
+    } else {
+        crate::http::install_metrics(config.pool.as_ref().map(|p| p.node_id.as_str()))
+    };
     if config.xmpp.c2s.is_empty() && config.xmpp.c2s_direct_tls.is_empty() {
         tracing::warn!("no XMPP listener configured (xmpp.c2s and xmpp.c2s_direct_tls are empty)");
     }
@@ -365,7 +371,7 @@ pub async fn serve(mut config: Config, source: crate::reload::ConfigSource) -> a
     tasks.extend(sip.start(sip_listeners));
     if !http_listeners.is_empty() {
         let state = crate::http::HttpState {
-            metrics: crate::http::install_metrics(),
+            metrics: metrics_handle.clone(),
             store: store.clone(),
             pool: pool.as_ref().map(|p| p.membership.clone()),
             files,

@@ -40,8 +40,24 @@ pub struct HttpState {
 
 /// Installs the process-wide metrics recorder `/metrics` renders (`None` when another is
 /// installed already).
-pub fn install_metrics() -> Option<PrometheusHandle> {
-    match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+pub fn install_metrics(node: Option<&str>) -> Option<PrometheusHandle> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    // Store commits are fast (ms) and matter in their tail: buckets from 0.5 ms to 2.5 s.
+    let commit_buckets = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    ];
+    let mut builder = PrometheusBuilder::new();
+    if let Some(node) = node {
+        // Every series says which pool node it comes from.
+        builder = builder.add_global_label("node", node);
+    }
+    let built = builder
+        .set_buckets_for_metric(
+            Matcher::Full("palaver_store_commit_seconds".into()),
+            &commit_buckets,
+        )
+        .and_then(|b| b.install_recorder());
+    match built {
         Ok(handle) => Some(handle),
         Err(e) => {
             tracing::warn!(error = %e, "metrics recorder not installed: /metrics will be empty");

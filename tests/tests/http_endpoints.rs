@@ -76,7 +76,9 @@ async fn health_ready_and_metrics_over_https() {
             for metric in [
                 "palaver_sessions{protocol=\"xmpp\"} 1",
                 "palaver_messages_total",
-                "palaver_store_commit_seconds",
+                // A histogram with buckets, not a summary.
+                "palaver_store_commit_seconds_bucket{le=\"0.005\"}",
+                "palaver_tls_cert_expiry_seconds",
             ] {
                 ensure!(text.contains(metric), "no {metric} in /metrics:\n{text}");
             }
@@ -106,6 +108,12 @@ async fn a_pool_node_without_a_majority_is_alive_but_not_ready() {
             ensure!(
                 status == 503 && body.contains("majority"),
                 "/ready of a lone pool node: {status} {body}"
+            );
+            // A pool node labels every series with its id.
+            let (status, text) = get(addr, &ca, "/metrics").await?;
+            ensure!(
+                status == 200 && text.contains("palaver_pool_majority{node=\"n1\"}"),
+                "/metrics of pool node n1:\n{text}"
             );
             Ok(())
         }
