@@ -293,11 +293,11 @@ impl Config {
 
     /// The names the server certificate must cover: domain, MUC domain, upload domain.
     pub fn cert_names(&self) -> Vec<String> {
-        let mut names = vec![
-            self.domain.clone(),
-            self.muc_domain(),
-            format!("upload.{}", self.domain),
-        ];
+        let upload = match self.files.upload_domain.trim() {
+            "" => format!("upload.{}", self.domain),
+            configured => configured.to_lowercase(),
+        };
+        let mut names = vec![self.domain.clone(), self.muc_domain(), upload];
         names.dedup();
         names
     }
