@@ -359,6 +359,7 @@ pub async fn serve(mut config: Config, source: crate::reload::ConfigSource) -> a
         files: files.clone(),
     });
     let svc = crate::xmpp::XmppService::new(ctx.clone());
+    tokio::spawn(crate::xmpp::sample_queues(svc.clone()));
     let mut tasks = Vec::with_capacity(bound.len());
     for b in bound {
         let task = crate::xmpp::run_c2s(svc.clone(), b.listener, b.direct_tls);

@@ -79,6 +79,7 @@ async fn health_ready_and_metrics_over_https() {
                 // A histogram with buckets, not a summary.
                 "palaver_store_commit_seconds_bucket{le=\"0.005\"}",
                 "palaver_tls_cert_expiry_seconds",
+                "palaver_outbound_queue_deepest{protocol=\"xmpp\"}",
             ] {
                 ensure!(text.contains(metric), "no {metric} in /metrics:\n{text}");
             }

@@ -56,3 +56,20 @@ pub async fn run_c2s(svc: Arc<XmppService>, listener: TcpListener, direct_tls: b
         }
     }
 }
+
+/// Samples the sessions' outbound queues every few seconds into `palaver_outbound_queued`
+/// (items waiting, all sessions) and `palaver_outbound_queue_deepest` (the fullest session),
+/// until shutdown.
+pub async fn sample_queues(svc: Arc<XmppService>) {
+    let mut shutdown = svc.ctx.shutdown.clone();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let (total, deepest) = svc.router.queue_depths();
+        metrics::gauge!("palaver_outbound_queued", "protocol" => "xmpp").set(total as f64);
+        metrics::gauge!("palaver_outbound_queue_deepest", "protocol" => "xmpp").set(deepest as f64);
+    }
+}

@@ -64,6 +64,21 @@ impl Router {
         }
     }
 
+    /// Items waiting in the sessions' outbound queues: the total and the deepest queue (sampled
+    /// for metrics off the delivery path).
+    pub fn queue_depths(&self) -> (usize, usize) {
+        let mut total = 0;
+        let mut deepest = 0;
+        for list in self.users.iter() {
+            for s in list.iter() {
+                let queued = s.tx.max_capacity() - s.tx.capacity();
+                total += queued;
+                deepest = deepest.max(queued);
+            }
+        }
+        (total, deepest)
+    }
+
     /// In a pool: stanzas for users also go to the other nodes (set once).
     pub fn set_peers(&self, peers: Arc<dyn PeerDelivery>) {
         let _ = self.peers.set(peers);
